@@ -1,0 +1,126 @@
+"""``track_video``: the one call from Python (and what the CLI runs).
+
+Example:
+    >>> from promptrack.pipeline import track_video
+    >>> result = track_video("input.mp4", "person . car", output_dir="out")   # doctest: +SKIP
+    >>> result.tracks[0]                                                      # doctest: +SKIP
+    {'id': 1, 'label': 'car', 'score': 0.82, 'first_frame': 0, 'last_frame': 167}
+    >>> result.frames[10].tracker_id        # supervision.Detections of frame 10  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import Config, config_to_dict, load_config
+from .errors import OutputError
+from .loop import DetectorLike, TrackingPipeline, sigterm_as_interrupt
+from .models import sam2_spec
+from .prompts import parse_prompt
+from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
+from .sources import SourceInfo, open_source
+
+
+@dataclass
+class TrackingResult:
+    """What a run produced. ``frames[i]`` is frame ``frame_indices[i]`` as supervision.Detections."""
+
+    info: SourceInfo
+    prompt: list[str]
+    frames: ResultSink
+    tracks: list[dict[str, Any]]
+    outputs: dict[str, Path] = field(default_factory=dict)  # "video", "json", "mot" -> path
+    interrupted: bool = False
+
+    @property
+    def frame_indices(self) -> list[int]:
+        return self.frames.indices
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create the output folder and prove it is writable, before any model loads."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}; choose another with -o") from None
+    return out
+
+
+def _model_names(config: Config) -> dict[str, str]:
+    detector = config.detector.model or {"yolox": "yolox_nano", "grounding-dino": "grounding-dino-tiny"}.get(
+        config.detector.name, config.detector.name)
+    tracker = Path(sam2_spec(config.tracker.sam2).repo_id).name if config.tracker.sam2 in (
+        "tiny", "small", "base_plus", "large") else Path(config.tracker.sam2).name
+    return {"detector": Path(str(detector)).name, "tracker": tracker}
+
+
+def track_video(
+    source: str | os.PathLike,
+    prompt: str | Sequence[str],
+    output_dir: str | os.PathLike | None = "out",
+    config: Config | str | None = None,
+    overrides: Sequence[str] = (),
+    detector: DetectorLike | None = None,
+    progress: bool = True,
+    keep_frames: bool = True,
+    **options: Any,
+) -> TrackingResult:
+    """Track every object matching `prompt` in a video file or frame folder.
+
+    Args:
+        source: video file (mp4, mov, mkv, avi, ...) or folder of frames.
+        prompt: "person . car", "person, car" or a list of phrases.
+        output_dir: where ``<stem>.annotated.mp4`` / ``.tracks.json`` / ``.mot.txt`` go; None writes nothing.
+        config: a :class:`Config`, a preset name or a YAML path (default preset when None).
+        overrides: dotted ``key=value`` strings, e.g. ``["tracker.image_size=512"]``.
+        detector: a Detector, or any callable ``(frame, phrases) -> supervision.Detections``.
+        keep_frames: keep each frame's detections (masks RLE-compressed) in ``result.frames``.
+        options: config values by dotted name with ``__``, e.g. ``detect_every=5``, ``tracker__sam2="small"``.
+    """
+    phrases = parse_prompt(prompt)
+    if not isinstance(config, Config):
+        config = load_config(config or "default", overrides, **options)
+    elif overrides or options:
+        raise ValueError("pass overrides with a preset name, not with a Config object")
+    stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames)
+    out = prepare_output_dir(output_dir) if output_dir is not None else None
+
+    pipeline = TrackingPipeline(config, detector=detector)
+    results = ResultSink()
+    sinks: list = [results] if keep_frames else []
+    outputs: dict[str, Path] = {}
+    json_sink = None
+    info = stream.info
+    try:
+        if out is not None:
+            models = _model_names(config)
+            if config.output.json:
+                outputs["json"] = out / f"{info.stem}.tracks.json"
+                json_sink = JsonSink(outputs["json"], info, phrases, models, config_to_dict(config))
+                sinks.append(json_sink)
+            if config.output.video:
+                outputs["video"] = out / f"{info.stem}.annotated.mp4"
+                sinks.append(AnnotatedVideoSink(outputs["video"], info.fps, info.width, info.height,
+                                                config.output.crf, config.output.mask_opacity))
+            if config.output.mot:
+                outputs["mot"] = out / f"{info.stem}.mot.txt"
+                sinks.append(MotSink(outputs["mot"]))
+        interrupted = False
+        with sigterm_as_interrupt():
+            try:
+                pipeline.run(stream, phrases, sinks, progress=progress)
+            except KeyboardInterrupt:
+                interrupted = True
+    finally:
+        for sink in sinks:
+            sink.close()
+    tracks = json_sink.stats.table() if json_sink is not None else results.stats.table()
+    return TrackingResult(info=info, prompt=phrases, frames=results, tracks=tracks, outputs=outputs,
+                          interrupted=interrupted)

@@ -1,0 +1,99 @@
+"""The ``track-video`` command.
+
+    track-video INPUT --prompt "person . car" -o OUT [options]
+
+Errors for users are one line on stderr and exit code 2; Ctrl-C / SIGTERM exit 130 after
+closing the outputs (valid up to the last finished frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .models import SAM2_SIZES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="track-video",
+        description="Segment and track every object matching a text prompt; ids stay the same for the whole video.",
+        epilog='example: track-video clip.mp4 --prompt "person . car" -o out --config fast',
+    )
+    p.add_argument("input", help="video file (mp4, mov, mkv, avi) or a folder of frames (jpg/png)")
+    p.add_argument("--prompt", "-p", required=True, help='what to track: "person . car", "person, car" or "person.car."')
+    p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    p.add_argument("--config", default="default", help="preset from configs/ (default, fast, accurate) or a YAML path")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set tracker.image_size=512 (repeatable)")
+    p.add_argument("--detector", help="grounding-dino (open vocabulary, default) or yolox (COCO classes); "
+                   "a model folder or .onnx path also works")
+    p.add_argument("--sam2", help=f"SAM 2.1 size ({', '.join(SAM2_SIZES)}) or a checkpoint path")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where models run (default: auto)")
+    p.add_argument("--detect-every", type=int, metavar="N", help="run the detector every N frames")
+    p.add_argument("--box-threshold", type=float, help="minimum detector box score")
+    p.add_argument("--text-threshold", type=float, help="minimum phrase score (Grounding DINO)")
+    p.add_argument("--start", type=int, help="first frame to process (0-based)")
+    p.add_argument("--end", type=int, help="stop before this frame")
+    p.add_argument("--max-frames", type=int, help="process at most this many frames")
+    p.add_argument("--mot", action="store_true", help="also write <stem>.mot.txt (MOTChallenge)")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _detector_values(value: str | None) -> dict:
+    if value is None:
+        return {}
+    path = Path(value)
+    if path.suffix == ".onnx":
+        return {"detector__name": "yolox", "detector__model": value}
+    if path.is_dir():
+        return {"detector__name": "grounding-dino", "detector__model": value}
+    return {"detector__name": value}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imports after parsing, so --help is instant and never touches torch.
+    from .api import track_video
+    from .config import load_config
+    from .errors import PromptrackError
+
+    try:
+        config = load_config(
+            args.config, args.overrides,
+            device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
+            max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
+            detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
+            output__video=False if args.no_video else None, **_detector_values(args.detector),
+        )
+        result = track_video(args.input, args.prompt, args.output, config=config, progress=not args.quiet,
+                             keep_frames=False)
+    except PromptrackError as exc:
+        print(f"track-video: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("track-video: interrupted", file=sys.stderr)
+        return 130
+    if result.interrupted:
+        print(f"track-video: interrupted; outputs cover the frames finished: "
+              f"{', '.join(str(p) for p in result.outputs.values())}", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        for kind, path in result.outputs.items():
+            print(f"{kind}: {path}")
+        print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
+    return 0
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

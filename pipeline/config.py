@@ -1,0 +1,153 @@
+"""Structured configuration: dataclasses, YAML presets in ``configs/``, dotted overrides.
+
+A config is resolved in layers: the dataclass defaults, then a preset (``default``, ``fast``,
+``accurate`` or a YAML path), then ``key=value`` overrides (``--set tracker.image_size=512``),
+then the CLI's named options. Unknown keys are an error, so a typo never passes silently.
+
+Example:
+    >>> cfg = load_config("fast", overrides=["tracker.image_size=256", "detect_every=5"])
+    >>> cfg.tracker.image_size, cfg.detect_every
+    (256, 5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class DetectorConfig:
+    name: str = "grounding-dino"  # grounding-dino | yolox
+    model: Optional[str] = None  # hub id or local path; None = the detector's default
+    box_threshold: float = 0.35  # minimum box score kept
+    text_threshold: float = 0.25  # minimum token score for a phrase (Grounding DINO)
+    nms_iou: float = 0.5  # per-class NMS (YOLOX)
+
+
+@dataclass
+class TrackerConfig:
+    sam2: str = "tiny"  # tiny | small | base_plus | large | path to a .pt checkpoint
+    image_size: int = 1024  # SAM 2 input size (square); smaller is faster, coarser
+    dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16
+    compile: bool = False  # torch.compile the image encoder (CUDA)
+    max_cond_frames: int = 4  # prompted frames kept per object (the nearest ones)
+    fill_hole_area: int = 8  # fill mask holes up to this many pixels (0: off)
+
+
+@dataclass
+class AssociationConfig:
+    match_iou: float = 0.3  # min mask-vs-box IoU for a detection to match a track
+    birth_score: float = 0.4  # min detector score to start a new track
+    birth_max_overlap: float = 0.5  # a box covered more than this by live masks is no birth
+    reprompt_iou: float = 0.5  # matched but IoU below this: re-prompt the track with the box
+    min_mask_area: int = 16  # masks smaller than this (pixels) count as empty
+    lost_ttl: int = 150  # frames a lost track may be re-found before it ends
+
+
+@dataclass
+class OutputConfig:
+    video: bool = True  # <stem>.annotated.mp4
+    json: bool = True  # <stem>.tracks.json
+    mot: bool = False  # <stem>.mot.txt (MOTChallenge)
+    crf: int = 20  # H.264 quality (lower is better)
+    mask_opacity: float = 0.45
+
+
+@dataclass
+class Config:
+    device: str = "auto"  # auto | cpu | cuda
+    detect_every: int = 10  # run the detector every N frames (keyframes)
+    start: int = 0  # first frame to process
+    end: Optional[int] = None  # stop before this frame
+    max_frames: Optional[int] = None  # process at most this many frames
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``configs/``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _preset_path(preset: str) -> Path:
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {preset}")
+        return path
+    path = PRESET_DIR / f"{preset}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown config preset {preset!r}: use one of {', '.join(preset_names())} or a .yaml path"
+        )
+    return path
+
+
+def load_config(
+    preset: str | None = "default",
+    overrides: Sequence[str] = (),
+    **values: Any,
+) -> Config:
+    """Build a :class:`Config` from a preset, dotted ``key=value`` overrides and keyword values.
+
+    Keyword values use dotted keys too, written with ``__``: ``tracker__image_size=512``.
+    ``None`` keyword values are ignored, so CLI options left unset keep the preset's value.
+    """
+    try:
+        cfg = OmegaConf.structured(Config)
+        if preset:
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(_preset_path(preset)))
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"bad override {item!r}: write key=value, e.g. tracker.image_size=512")
+            key, value = item.split("=", 1)
+            _check_key(cfg, key.strip())
+            OmegaConf.update(cfg, key.strip(), OmegaConf.create({"v": value})["v"] if value else None, merge=True)
+        for name, value in values.items():
+            if value is None:
+                continue
+            key = name.replace("__", ".")
+            _check_key(cfg, key)
+            OmegaConf.update(cfg, key, value, merge=True)
+        config = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
+    _validate(config)
+    return config
+
+
+def _check_key(cfg: Any, key: str) -> None:
+    node = cfg
+    for part in key.split("."):
+        if not OmegaConf.is_config(node) or part not in node:
+            raise ConfigError(f"unknown config key {key!r}: see configs/default.yaml for the keys")
+        node = node[part]
+
+
+def _validate(config: Config) -> None:
+    if config.detect_every < 1:
+        raise ConfigError("detect_every must be at least 1")
+    if config.start < 0:
+        raise ConfigError("--start must be 0 or more")
+    if config.tracker.image_size < 64 or config.tracker.image_size % 16:
+        raise ConfigError("tracker.image_size must be a multiple of 16, at least 64 (e.g. 512, 1024)")
+    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+        raise ConfigError(f"unknown device {config.device!r}: use auto, cpu or cuda")
+    if config.tracker.dtype not in ("auto", "float32", "bfloat16"):
+        raise ConfigError("tracker.dtype must be auto, float32 or bfloat16")
+
+
+def config_to_dict(config: Config) -> dict:
+    """The resolved config as plain data (for the JSON output)."""
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)

@@ -1,0 +1,33 @@
+"""User-facing errors: each is one line that says what went wrong and how to fix it.
+
+The CLI prints ``str(error)`` and exits with ``error.exit_code``; nothing else reaches the
+user as a traceback. Library users catch :class:`PromptrackError`.
+"""
+
+from __future__ import annotations
+
+
+class PromptrackError(Exception):
+    """Base class of every error meant for the user (one line, with the fix)."""
+
+    exit_code = 2
+
+
+class InputError(PromptrackError):
+    """The input video, frame folder or stream cannot be used."""
+
+
+class PromptError(PromptrackError):
+    """The text prompt is empty or names nothing the detector knows."""
+
+
+class OutputError(PromptrackError):
+    """The output folder or a file in it cannot be written."""
+
+
+class ModelNotFoundError(PromptrackError):
+    """Model weights are not on disk and cannot be downloaded."""
+
+
+class ConfigError(PromptrackError):
+    """A config preset, file or override is invalid."""

@@ -1,0 +1,156 @@
+"""The frame loop: source -> mask tracker -> (keyframe: detector -> associator) -> sinks.
+
+One loop, read top to bottom in :meth:`TrackingPipeline.run`. Nothing in it holds the whole
+video: frames stream in, finished frames stream out.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import supervision as sv
+import torch
+from tqdm.auto import tqdm
+
+from ..trackers.association import AssociationParams, Associator
+from ..trackers.base import MaskTracker
+from .config import Config
+from .detectors import Detector, build_detector
+from .errors import PromptrackError
+from .models import resolve_file, sam2_spec
+from .sources import FrameSource
+
+DetectorLike = Detector | Callable[[np.ndarray, Sequence[str]], sv.Detections]
+
+
+def pick_device(name: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PromptrackError("--device cuda asked for, but no CUDA GPU is visible: use --device cpu")
+    return name
+
+
+def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
+    """The bounded-memory SAM 2 engine with weights resolved from ``config.tracker.sam2``."""
+    from ..trackers.sam2_engine import SAM2Engine, load_sam2_model
+
+    spec = sam2_spec(config.tracker.sam2)
+    explicit = config.tracker.sam2 if spec.filename == config.tracker.sam2 else None
+    checkpoint = resolve_file(spec.filename, spec.repo_id, explicit)
+    try:
+        model = load_sam2_model(spec.config, str(checkpoint), device, config.tracker.image_size)
+    except (RuntimeError, KeyError, OSError) as exc:
+        raise PromptrackError(f"cannot load SAM 2 checkpoint {checkpoint}: {str(exc).splitlines()[0][:200]}") from None
+    dtype = config.tracker.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if config.tracker.compile and device.startswith("cuda"):
+        model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
+    return SAM2Engine(model, device=device, dtype=getattr(torch, dtype),
+                      max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area)
+
+
+class TrackingPipeline:
+    """Detector + mask tracker + associator, run over any frame source into any sinks.
+
+    Example:
+        >>> pipeline = TrackingPipeline(load_config("fast"))           # doctest: +SKIP
+        >>> pipeline.run(open_source("in.mp4"), ["car"], [JsonSink(...)])  # doctest: +SKIP
+    """
+
+    def __init__(self, config: Config, detector: DetectorLike | None = None,
+                 tracker: MaskTracker | None = None) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+        self.detector = detector if detector is not None else build_detector(config.detector, self.device)
+        self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)
+        a = config.association
+        self.associator = Associator(AssociationParams(
+            match_iou=a.match_iou, birth_score=a.birth_score, birth_max_overlap=a.birth_max_overlap,
+            reprompt_iou=a.reprompt_iou, min_mask_area=a.min_mask_area, lost_ttl=a.lost_ttl))
+
+    def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
+        if hasattr(self.detector, "detect"):
+            return self.detector.detect(frame, phrases)
+        return self.detector(frame, phrases)
+
+    def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True) -> int:
+        """Track every frame of `source`; returns the number of frames written to the sinks."""
+        done = 0
+        bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
+        try:
+            for index, frame in source:
+                detections = self.tracker.step(index, frame)
+                masks = _masks_by_id(detections)
+                self.tracker.remove(self.associator.observe(index, masks))
+
+                keyframe = (index - source.start) % self.config.detect_every == 0
+                if keyframe:
+                    found = self.detect(frame, phrases)
+                    plan = self.associator.update(index, masks, found.xyxy, _confidence(found),
+                                                  list(found.data.get("class_name", [])))
+                    if plan.births:
+                        self.tracker.add([b.track_id for b in plan.births], np.stack([b.box for b in plan.births]))
+                    if plan.reprompts:
+                        self.tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
+                    if plan.births or plan.reprompts:
+                        detections = self.tracker.current()
+
+                finished = self._finish(detections, keyframe, phrases)
+                for sink in sinks:
+                    sink.write(index, frame, finished)
+                done += 1
+                bar.update(1)
+                bar.set_postfix(objects=len(finished), refresh=False)
+        finally:
+            bar.close()
+        return done
+
+    def _finish(self, detections: sv.Detections, keyframe: bool, phrases: Sequence[str]) -> sv.Detections:
+        """Keep objects with a visible mask; attach each track's label and score."""
+        if len(detections):
+            visible = detections.mask.reshape(len(detections), -1).sum(1) >= self.config.association.min_mask_area
+            detections = detections[visible]
+        tracks = [self.associator.tracks[int(i)] for i in detections.tracker_id] if len(detections) else []
+        detections.confidence = np.array([t.score for t in tracks], dtype=np.float32)
+        detections.class_id = np.array([list(phrases).index(t.label) if t.label in phrases else -1 for t in tracks],
+                                       dtype=int)
+        detections.data["class_name"] = np.array([t.label for t in tracks], dtype=object)
+        detections.metadata["keyframe"] = keyframe
+        return detections
+
+
+def _masks_by_id(detections: sv.Detections) -> dict[int, np.ndarray]:
+    if not len(detections):
+        return {}
+    return {int(i): m for i, m in zip(detections.tracker_id, detections.mask)}
+
+
+def _confidence(detections: sv.Detections) -> np.ndarray:
+    if detections.confidence is None:
+        return np.ones(len(detections), dtype=np.float32)
+    return detections.confidence
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt for the duration, so both close outputs cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

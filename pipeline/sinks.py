@@ -1,0 +1,263 @@
+"""Sinks: where finished frames go. Each sees only finished frames: ``write(index, frame,
+detections)`` then ``close()``. ``close`` is safe to call after an interruption: what was
+written up to then stays valid (a playable video, a JSON that parses).
+
+Detections carry ``tracker_id``, ``mask``, ``xyxy``, ``confidence``, ``data["class_name"]`` and
+``metadata["keyframe"]``.
+
+Example:
+    >>> sink = JsonSink("out/clip.tracks.json", info, prompt=["car"], models={}, config={})  # doctest: +SKIP
+    >>> sink.write(0, frame, detections); sink.close()                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import supervision as sv
+
+from .errors import OutputError
+from .rle import decode_mask, encode_mask
+from .sources import SourceInfo
+
+SCHEMA = "promptrack.tracks/1"
+
+
+class Sink(Protocol):
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _labels(detections: sv.Detections) -> list[str]:
+    names = detections.data.get("class_name") if detections.data else None
+    return [str(n) for n in names] if names is not None else [""] * len(detections)
+
+
+def _scores(detections: sv.Detections) -> np.ndarray:
+    return detections.confidence if detections.confidence is not None else np.zeros(len(detections))
+
+
+class AnnotatedVideoSink:
+    """H.264 video (PyAV, libx264) of the frames with masks, boxes and ``#id label`` drawn.
+
+    The colour of an object is fixed by its id. Odd frame sizes are padded by one pixel
+    (H.264 in yuv420p needs even sizes).
+    """
+
+    def __init__(self, path: str | Path, fps: float, width: int, height: int, crf: int = 20,
+                 mask_opacity: float = 0.45) -> None:
+        import av
+
+        self.path = Path(path)
+        self.size = (height, width)
+        try:
+            self.container = av.open(str(self.path), mode="w")
+        except (OSError, av.FFmpegError) as exc:
+            raise OutputError(f"cannot write {self.path}: {exc}") from None
+        rate = Fraction(fps).limit_denominator(1001)
+        self.stream = self.container.add_stream("libx264", rate=rate)
+        self.stream.width = width + width % 2
+        self.stream.height = height + height % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.stream.codec_context.time_base = 1 / rate
+        self._pts = 0
+        lookup = sv.ColorLookup.TRACK
+        self.mask_annotator = sv.MaskAnnotator(color_lookup=lookup, opacity=mask_opacity)
+        self.box_annotator = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
+        self.label_annotator = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
+        self._closed = False
+
+    def annotate(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
+        """The frame (RGB) with detections drawn, in BGR as supervision's annotators expect."""
+        image = np.ascontiguousarray(frame[..., ::-1])
+        if len(detections):
+            ids = detections.tracker_id if detections.tracker_id is not None else range(len(detections))
+            labels = [f"#{i} {name}".strip() for i, name in zip(ids, _labels(detections))]
+            image = self.mask_annotator.annotate(image, detections)
+            image = self.box_annotator.annotate(image, detections)
+            image = self.label_annotator.annotate(image, detections, labels=labels)
+        return image
+
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        import av
+
+        image = self.annotate(frame, detections)
+        if image.shape[:2] != (self.stream.height, self.stream.width):
+            image = np.pad(image, ((0, self.stream.height - image.shape[0]), (0, self.stream.width - image.shape[1]),
+                                   (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        video_frame.pts = self._pts
+        self._pts += 1
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+class _TrackStats:
+    """Per-id summary built from the frames written: first/last frame and score-weighted label votes."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.votes: dict[int, dict[str, float]] = {}
+        self.count: dict[int, int] = {}
+        self.score_sum: dict[int, float] = {}
+
+    def add(self, index: int, track_id: int, label: str, score: float) -> None:
+        self.first.setdefault(track_id, index)
+        self.last[track_id] = index
+        votes = self.votes.setdefault(track_id, {})
+        votes[label] = votes.get(label, 0.0) + max(score, 1e-6)
+        self.count[track_id] = self.count.get(track_id, 0) + 1
+        self.score_sum[track_id] = self.score_sum.get(track_id, 0.0) + score
+
+    def label(self, track_id: int) -> str:
+        return max(self.votes[track_id].items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {"id": i, "label": self.label(i), "score": round(self.score_sum[i] / self.count[i], 4),
+             "first_frame": self.first[i], "last_frame": self.last[i]}
+            for i in sorted(self.first)
+        ]
+
+
+def frame_record(index: int, fps: float, detections: sv.Detections) -> dict[str, Any]:
+    """One frame of the JSON schema: objects with id, label, score, box and RLE mask."""
+    objects = []
+    ids = detections.tracker_id if detections.tracker_id is not None else np.zeros(len(detections), int)
+    for k, (track_id, label, score) in enumerate(zip(ids, _labels(detections), _scores(detections))):
+        obj = {"id": int(track_id), "label": label, "score": round(float(score), 4),
+               "box": [round(float(v), 2) for v in detections.xyxy[k]]}
+        if detections.mask is not None:
+            obj["mask"] = encode_mask(detections.mask[k])
+        objects.append(obj)
+    keyframe = bool((detections.metadata or {}).get("keyframe", False))
+    return {"frame": int(index), "time": round(index / fps, 4) if fps else 0.0, "keyframe": keyframe,
+            "objects": objects}
+
+
+class JsonSink:
+    """``<stem>.tracks.json`` (schema ``promptrack.tracks/1``).
+
+    Frames stream to a side file as they come (memory stays flat); ``close()`` writes the final
+    JSON atomically, with each object's label set to its track's final (vote-winning) label, so
+    ``tracks[].label`` and the per-frame labels agree.
+    """
+
+    def __init__(self, path: str | Path, info: SourceInfo, prompt: Sequence[str], models: dict, config: dict) -> None:
+        self.path = Path(path)
+        self.part = self.path.with_name("." + self.path.name + ".frames.part")
+        self.header = {"schema": SCHEMA,
+                       "source": {"uri": info.uri, "fps": info.fps, "width": info.width, "height": info.height,
+                                  "frames": 0},
+                       "prompt": list(prompt), "models": models, "config": config}
+        self.fps = info.fps
+        self.stats = _TrackStats()
+        self.frames_written = 0
+        try:
+            self._frames = open(self.part, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+        self._closed = False
+
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        record = frame_record(index, self.fps, detections)
+        for obj in record["objects"]:
+            self.stats.add(index, obj["id"], obj["label"], obj["score"])
+        self._frames.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._frames.close()
+        header = dict(self.header)
+        header["source"] = dict(header["source"], frames=self.frames_written)
+        header["tracks"] = self.stats.table()
+        final_label = {t["id"]: t["label"] for t in header["tracks"]}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as out, open(self.part, encoding="utf-8") as frames:
+            body = json.dumps(header, indent=1)
+            out.write(body[: body.rstrip().rfind("}")].rstrip() + ',\n "frames": [\n')
+            for n, line in enumerate(frames):
+                record = json.loads(line)
+                for obj in record["objects"]:
+                    obj["label"] = final_label.get(obj["id"], obj["label"])
+                out.write(("" if n == 0 else ",\n") + json.dumps(record, separators=(",", ":")))
+            out.write("\n ]\n}\n")
+        os.replace(tmp, self.path)
+        self.part.unlink(missing_ok=True)
+
+
+class MotSink:
+    """MOTChallenge text: ``frame,id,x,y,w,h,score,-1,-1,-1`` with 1-based frames."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._file = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        ids = detections.tracker_id if detections.tracker_id is not None else []
+        for (x1, y1, x2, y2), track_id, score in zip(detections.xyxy, ids, _scores(detections)):
+            self._file.write(f"{index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                             f"{float(score):.4f},-1,-1,-1\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ResultSink:
+    """Keeps every frame's detections in memory for Python users, masks RLE-compressed.
+
+    ``frames[i]`` decodes frame i back into ``supervision.Detections`` with full masks.
+    """
+
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+        self.stats = _TrackStats()
+        self._records: list[tuple[sv.Detections, list[dict]]] = []
+
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        ids = detections.tracker_id if detections.tracker_id is not None else []
+        for track_id, label, score in zip(ids, _labels(detections), _scores(detections)):
+            self.stats.add(index, int(track_id), label, float(score))
+        rles = [encode_mask(m) for m in detections.mask] if detections.mask is not None else []
+        light = sv.Detections(xyxy=detections.xyxy.copy(), confidence=detections.confidence,
+                              class_id=detections.class_id, tracker_id=detections.tracker_id,
+                              data=dict(detections.data), metadata=dict(detections.metadata or {}))
+        self.indices.append(index)
+        self._records.append((light, rles))
+
+    def close(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, i: int) -> sv.Detections:
+        light, rles = self._records[i]
+        if not rles:
+            return light
+        return sv.Detections(xyxy=light.xyxy, mask=np.stack([decode_mask(r) for r in rles]),
+                             confidence=light.confidence, class_id=light.class_id, tracker_id=light.tracker_id,
+                             data=light.data, metadata=light.metadata)

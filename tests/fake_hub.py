@@ -1,0 +1,100 @@
+"""Write random-weight models in the exact Hugging Face cache layout, for offline tests.
+
+    python tests/fake_hub.py DIR
+    HF_HOME=DIR HF_HUB_OFFLINE=1 track-video clip.mp4 --prompt person
+
+creates ``DIR/hub/models--facebook--sam2.1-hiera-tiny`` (``sam2.1_hiera_tiny.pt`` from the
+packaged SAM 2.1 tiny config, seeded random weights) and
+``DIR/hub/models--IDEA-Research--grounding-dino-tiny`` (a tiny Grounding DINO config with a
+small BERT vocabulary, saved with ``save_pretrained``), each as blobs + refs/main + a snapshot of
+symlinks, so the real loading code (hf_hub_download, from_pretrained) runs unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
+SAM2_REPO = "facebook/sam2.1-hiera-tiny"
+GDINO_REPO = "IDEA-Research/grounding-dino-tiny"
+WORDS = ("person people man woman child car truck bus bicycle motorcycle dog cat horse cow bird boat "
+         "red blue green white black small big the a of and on in with ball chair table bed cup bottle "
+         "stroller train plane tree sky road").split()
+
+
+def _install(cache: Path, repo_id: str, files: Path) -> Path:
+    """Move `files` into cache/hub as blobs, with refs/main and a snapshot of relative symlinks."""
+    repo_dir = cache / "hub" / ("models--" + repo_id.replace("/", "--"))
+    blobs, snapshot = repo_dir / "blobs", repo_dir / "snapshots" / SNAPSHOT
+    blobs.mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(SNAPSHOT)
+    for src in sorted(files.iterdir()):
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()
+        shutil.move(str(src), blobs / digest)
+        link = snapshot / src.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path("..") / ".." / "blobs" / digest)
+    return snapshot
+
+
+def write_sam2(cache: Path, seed: int = 0) -> Path:
+    import sam2
+    import torch
+    from sam2.build_sam import build_sam2
+
+    torch.manual_seed(seed)
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        torch.save({"model": model.state_dict()}, tmp / "sam2.1_hiera_tiny.pt")
+        shutil.copy(Path(sam2.__file__).parent / "configs/sam2.1/sam2.1_hiera_t.yaml", tmp / "sam2.1_hiera_t.yaml")
+        (tmp / "config.json").write_text(json.dumps({"model_type": "sam2.1_hiera_t"}))
+        return _install(cache, SAM2_REPO, tmp)
+
+
+def write_grounding_dino(cache: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import (BertConfig, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+
+    torch.manual_seed(seed)
+    backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
+                          out_features=["stage2", "stage3", "stage4"])
+    text = BertConfig(vocab_size=8 + len(WORDS), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=256)
+    config = GroundingDinoConfig(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
+                                 decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, encoder_attention_heads=2,
+                                 decoder_attention_heads=2, num_queries=30, num_feature_levels=4, encoder_n_points=2,
+                                 decoder_n_points=2)
+    model = GroundingDinoForObjectDetection(config).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "##s", *WORDS]
+        (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        tokenizer = BertTokenizerFast.from_pretrained(str(tmp))
+        (tmp / "vocab.txt").unlink()
+        processor = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(), tokenizer=tokenizer)
+        processor.save_pretrained(str(tmp))
+        model.save_pretrained(str(tmp))
+        return _install(cache, GDINO_REPO, tmp)
+
+
+def write_fake_hub(cache: str | Path) -> Path:
+    cache = Path(cache)
+    write_sam2(cache)
+    write_grounding_dino(cache)
+    return cache
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/fake_hub.py DIR")
+    print(write_fake_hub(sys.argv[1]))

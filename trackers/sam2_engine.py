@@ -1,0 +1,250 @@
+"""SAM 2, frame by frame, with memory bounded by configuration rather than video length.
+
+The reference ``SAM2VideoPredictor`` decodes the whole video up front and keeps every past
+output. For tracking, SAM 2 only ever reads, per object:
+
+- its conditioning (prompted) frames,
+- the memories of the last ``num_maskmem - 1`` frames,
+- the object pointers of the last ``max_obj_ptrs_in_encoder - 1`` frames.
+
+This engine takes one frame at a time, runs the image encoder once per frame (prompting new
+objects on that frame reuses the features), keeps each object's memory separately (adding,
+re-prompting or removing one object never resets the others) and drops everything SAM 2 can no
+longer read. Conditioning frames are capped at ``max_cond_frames`` per object (nearest kept).
+
+Example:
+    >>> engine = SAM2Engine(model, device="cpu")            # doctest: +SKIP
+    >>> dets = engine.step(0, frame)                         # doctest: +SKIP
+    >>> engine.add([1], np.array([[10, 20, 200, 220]]))      # doctest: +SKIP
+    >>> engine.current().tracker_id                          # doctest: +SKIP
+    array([1])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import supervision as sv
+import torch
+import torch.nn.functional as F
+
+from .base import detections_from_masks
+from .masks import fill_small_holes
+
+# SAM 2 normalises images with the ImageNet statistics.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+# Streaming: the video length is unknown. SAM 2 uses it only to cap the pointer window
+# (min(num_frames, max_obj_ptrs_in_encoder)), so any length past that cap is equivalent.
+_UNKNOWN_LENGTH = 1 << 30
+
+
+@dataclass
+class ObjectMemory:
+    """What SAM 2 can still read for one object, in the layout its ``track_step`` expects."""
+
+    cond: dict[int, dict[str, Any]] = field(default_factory=dict)  # prompted frames
+    non_cond: dict[int, dict[str, Any]] = field(default_factory=dict)  # propagated frames
+    logits: torch.Tensor | None = None  # low-res mask logits on the current frame
+    score: float = 0.0  # object score logit on the current frame
+
+    def as_output_dict(self) -> dict[str, dict[int, dict[str, Any]]]:
+        return {"cond_frame_outputs": self.cond, "non_cond_frame_outputs": self.non_cond}
+
+    def entries(self) -> int:
+        return len(self.cond) + len(self.non_cond)
+
+
+class SAM2Engine:
+    """Bounded-memory streaming SAM 2 behind the MaskTracker protocol.
+
+    Args:
+        model: a SAM 2 model (``SAM2Base`` or the video predictor built from it), in eval mode.
+        device: where it runs.
+        dtype: ``torch.bfloat16`` for autocast (CUDA, or CPU where fast), ``torch.float32`` otherwise.
+        max_cond_frames: prompted frames kept per object; the nearest ones stay.
+        fill_hole_area: holes and specks up to this many pixels are removed from output masks.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        max_cond_frames: int = 4,
+        fill_hole_area: int = 0,
+    ) -> None:
+        self.model = model
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.max_cond_frames = max(1, int(max_cond_frames))
+        self.fill_hole_area = int(fill_hole_area)
+        self.image_size = int(model.image_size)
+        self.num_maskmem = int(model.num_maskmem)
+        self.max_obj_ptrs = int(model.max_obj_ptrs_in_encoder) if model.use_obj_ptrs_in_encoder else 1
+        self._objects: dict[int, ObjectMemory] = {}
+        self._index: int | None = None
+        self._video_hw: tuple[int, int] | None = None
+        self._features: tuple | None = None  # current frame's backbone features (batch 1)
+        self._maskmem_pos_enc: list[torch.Tensor] | None = None  # same for every frame
+        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def ids(self) -> list[int]:
+        return list(self._objects)
+
+    @torch.inference_mode()
+    def step(self, index: int, frame: np.ndarray) -> sv.Detections:
+        """Encode `frame` and carry every object's mask onto it."""
+        if self._index is not None and index <= self._index:
+            raise ValueError(f"frames must come in order: got {index} after {self._index}")
+        self._index = index
+        self._video_hw = frame.shape[:2]
+        with self._autocast():
+            self._features = self._encode(frame)
+            for memory in self._objects.values():
+                self._prune(memory, index)
+                out = self._track(memory, index, point_inputs=None)
+                memory.non_cond[index] = self._compact(out)
+        return self.current()
+
+    @torch.inference_mode()
+    def add(self, ids: Sequence[int], boxes: np.ndarray) -> None:
+        """Start new objects on the current frame, each from a box (xyxy, source pixels)."""
+        for obj_id, box in zip(ids, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)):
+            if obj_id in self._objects:
+                raise ValueError(f"object id {obj_id} is already tracked")
+            self._objects[int(obj_id)] = ObjectMemory()
+            self._prompt(int(obj_id), box)
+
+    @torch.inference_mode()
+    def reprompt(self, ids: Sequence[int], boxes: np.ndarray) -> None:
+        """Re-segment objects from new boxes on the current frame; their memory is kept."""
+        for obj_id, box in zip(ids, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)):
+            if obj_id not in self._objects:
+                raise KeyError(f"unknown object id {obj_id}")
+            self._prompt(int(obj_id), box)
+
+    def remove(self, ids: Sequence[int]) -> None:
+        for obj_id in ids:
+            self._objects.pop(int(obj_id), None)
+
+    def current(self) -> sv.Detections:
+        ids = list(self._objects)
+        if not ids or self._video_hw is None:
+            return sv.Detections.empty()
+        with torch.inference_mode():
+            logits = torch.cat([self._objects[i].logits for i in ids], dim=0).float()
+            masks = F.interpolate(logits, size=self._video_hw, mode="bilinear", align_corners=False)
+            masks = (masks[:, 0] > 0).cpu().numpy()
+        if self.fill_hole_area > 0:
+            masks = np.stack([fill_small_holes(m, self.fill_hole_area) for m in masks])
+        return detections_from_masks(ids, masks)
+
+    # ------------------------------------------------------------------ memory bounds
+    def memory_entries(self) -> dict[int, int]:
+        """Stored frame entries per object (conditioning + propagated): bounded, see `_prune`."""
+        return {i: m.entries() for i, m in self._objects.items()}
+
+    def _prune(self, memory: ObjectMemory, index: int) -> None:
+        """Drop what tracking frame `index` (and later) can no longer read."""
+        oldest_ptr = index - (self.max_obj_ptrs - 1)
+        oldest_mem = index - (self.num_maskmem - 1)
+        for t in [t for t in memory.non_cond if t < oldest_ptr]:
+            del memory.non_cond[t]
+        for t, out in memory.non_cond.items():
+            if t < oldest_mem and out["maskmem_features"] is not None:
+                out["maskmem_features"] = None  # only its object pointer is still read
+        if len(memory.cond) > self.max_cond_frames:
+            keep = sorted(memory.cond, key=lambda t: (abs(index - t), -t))[: self.max_cond_frames]
+            for t in [t for t in memory.cond if t not in keep]:
+                del memory.cond[t]
+
+    # ------------------------------------------------------------------ SAM 2 calls
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _encode(self, frame: np.ndarray) -> tuple:
+        image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
+        image = image.permute(2, 0, 1)[None].float() / 255.0
+        if image.shape[-2:] != (self.image_size, self.image_size):
+            image = F.interpolate(
+                image, size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False
+            ).clamp_(0, 1)
+        image = (image - self._mean) / self._std
+        backbone_out = self.model.forward_image(image)
+        _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        return vision_feats, vision_pos, feat_sizes
+
+    def _track(self, memory: ObjectMemory, index: int, point_inputs: dict | None) -> dict:
+        vision_feats, vision_pos, feat_sizes = self._features
+        out = self.model.track_step(
+            frame_idx=index,
+            is_init_cond_frame=point_inputs is not None,
+            current_vision_feats=vision_feats,
+            current_vision_pos_embeds=vision_pos,
+            feat_sizes=feat_sizes,
+            point_inputs=point_inputs,
+            mask_inputs=None,
+            output_dict=memory.as_output_dict(),
+            num_frames=_UNKNOWN_LENGTH,
+            track_in_reverse=False,
+            run_mem_encoder=True,
+        )
+        memory.logits = out["pred_masks"]
+        memory.score = float(out["object_score_logits"].float().max())
+        return out
+
+    def _prompt(self, obj_id: int, box: np.ndarray) -> None:
+        if self._features is None or self._video_hw is None:
+            raise RuntimeError("call step() with a frame before adding objects")
+        h, w = self._video_hw
+        scale = torch.tensor([self.image_size / w, self.image_size / h], device=self.device)
+        coords = torch.as_tensor(box, device=self.device).view(1, 2, 2) * scale
+        labels = torch.tensor([[2, 3]], dtype=torch.int32, device=self.device)  # box corners
+        memory = self._objects[obj_id]
+        with self._autocast():
+            out = self._track(memory, self._index, {"point_coords": coords, "point_labels": labels})
+        memory.non_cond.pop(self._index, None)
+        memory.cond[self._index] = self._compact(out)
+        self._prune(memory, self._index)
+
+    def _compact(self, out: dict) -> dict[str, Any]:
+        """Keep only what later frames read; memory features in bf16, as the reference does."""
+        if self._maskmem_pos_enc is None:
+            self._maskmem_pos_enc = [x[0:1].clone() for x in out["maskmem_pos_enc"]]
+        return {
+            "maskmem_features": out["maskmem_features"].to(torch.bfloat16),
+            "maskmem_pos_enc": self._maskmem_pos_enc,
+            "obj_ptr": out["obj_ptr"],
+        }
+
+
+def load_sam2_model(
+    config: str, checkpoint: str | None, device: str | torch.device = "cpu", image_size: int = 1024
+) -> torch.nn.Module:
+    """Build a SAM 2 model from a packaged hydra config and a checkpoint (None: random weights).
+
+    The settings are the reference video predictor's post-processed ones, except hole filling,
+    which needs the CUDA extension; this engine fills holes itself (``fill_hole_area``).
+    """
+    from sam2.build_sam import build_sam2_video_predictor
+
+    overrides = [
+        f"++model.image_size={int(image_size)}",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+        "++model.binarize_mask_from_pts_for_mem_enc=true",
+        "++model.fill_hole_area=0",
+    ]
+    return build_sam2_video_predictor(
+        config, checkpoint, device=str(device), hydra_overrides_extra=overrides, apply_postprocessing=False
+    )
