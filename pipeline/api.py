@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from .config import Config, config_to_dict, load_config
 from .errors import OutputError
-from .loop import DetectorLike, TrackingPipeline, sigterm_as_interrupt
+from .loop import DetectorLike, TrackingPipeline, stop_on_signals
 from .models import sam2_spec
 from .prompts import parse_prompt
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
@@ -112,12 +113,13 @@ def track_video(
             if config.output.mot:
                 outputs["mot"] = out / f"{info.stem}.mot.txt"
                 sinks.append(MotSink(outputs["mot"]))
-        interrupted = False
-        with sigterm_as_interrupt():
+        stop = threading.Event()
+        with stop_on_signals(stop):
             try:
-                pipeline.run(stream, phrases, sinks, progress=progress)
+                pipeline.run(stream, phrases, sinks, progress=progress, stop=stop)
             except KeyboardInterrupt:
-                interrupted = True
+                stop.set()
+        interrupted = stop.is_set()
     finally:
         for sink in sinks:
             sink.close()

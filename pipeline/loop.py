@@ -81,12 +81,15 @@ class TrackingPipeline:
             return self.detector.detect(frame, phrases)
         return self.detector(frame, phrases)
 
-    def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True) -> int:
-        """Track every frame of `source`; returns the number of frames written to the sinks."""
+    def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True,
+            stop: threading.Event | None = None) -> int:
+        """Track every frame of `source` until it ends or `stop` is set; returns frames written."""
         done = 0
         bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
         try:
             for index, frame in source:
+                if stop is not None and stop.is_set():
+                    break
                 detections = self.tracker.step(index, frame)
                 masks = _masks_by_id(detections)
                 self.tracker.remove(self.associator.observe(index, masks))
@@ -140,17 +143,21 @@ def _confidence(detections: sv.Detections) -> np.ndarray:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt for the duration, so both close outputs cleanly."""
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """First SIGINT/SIGTERM sets `stop` (the loop ends after the frame in hand, so every output
+    covers the same finished frames); a second one raises KeyboardInterrupt at once."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
 
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
+    def _handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

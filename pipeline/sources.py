@@ -123,7 +123,7 @@ def _probe_video(path: Path) -> SourceInfo:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise InputError(f"{path} has no video stream: give a video file (mp4, mov, mkv, avi) or a frame folder")
+                raise InputError(f"{path} has no video frames (no video stream): give a video file (mp4, mov, mkv, avi) or a frame folder")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
             first = next(iter(container.decode(stream)), None)

@@ -1,0 +1,93 @@
+"""Shared fixtures: the fake hub (random-weight models), synthetic videos, the shared assets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT.parent / "shared" / "assets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Tests never touch the network: huggingface_hub reads these once, at import, so set them before
+# anything imports it. The fake hub is written into this HF_HOME.
+HF_HOME = Path(tempfile.mkdtemp(prefix="promptrack-hf-"))
+os.environ["HF_HOME"] = str(HF_HOME)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("PROMPTRACK_MODEL_DIR", None)
+
+
+def require_assets() -> Path:
+    """The shared assets folder; missing in CI is a failure, elsewhere a skip."""
+    if (ASSETS / "README.md").is_file():
+        return ASSETS
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"shared assets missing at {ASSETS} (CI=true: this is a failure, not a skip)")
+    pytest.skip(f"shared assets not found at {ASSETS}")
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    return require_assets()
+
+
+@pytest.fixture(scope="session")
+def fake_hub() -> Path:
+    """HF_HOME with random-weight SAM 2.1 tiny and Grounding DINO tiny in the real cache layout."""
+    from fake_hub import write_fake_hub
+
+    return write_fake_hub(HF_HOME)
+
+
+@pytest.fixture
+def hub_env(fake_hub) -> dict:
+    """Environment for subprocesses: the hub resolves offline to the fake one."""
+    return {**os.environ, "HF_HOME": str(fake_hub), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def moving_boxes_frames(count: int, height: int = 120, width: int = 160) -> list[np.ndarray]:
+    """Two coloured rectangles moving in opposite directions over a textured background."""
+    rng = np.random.default_rng(0)
+    background = (rng.integers(40, 90, size=(height, width, 3))).astype(np.uint8)
+    frames = []
+    for t in range(count):
+        frame = background.copy()
+        x = 10 + 3 * t
+        frame[30:70, x % (width - 40): x % (width - 40) + 30] = (220, 40, 40)
+        x2 = width - 50 - 2 * t
+        frame[60:100, max(x2, 0): max(x2, 0) + 35] = (40, 200, 60)
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "boxes.mp4", moving_boxes_frames(24))
+
+
+def run_cli(args: list[str], env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run track-video as a user would (a subprocess), capturing output."""
+    return subprocess.run([sys.executable, "-m", "promptrack.pipeline.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
