@@ -26,11 +26,16 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 @dataclass
 class DetectorConfig:
-    name: str = "grounding-dino"  # grounding-dino | yolox
+    name: str = "grounding-dino"  # see `track-video --list-detectors`: grounding-dino | owlv2 | yolox | dino-x ...
     model: Optional[str] = None  # hub id or local path; None = the detector's default
     box_threshold: float = 0.35  # minimum box score kept
-    text_threshold: float = 0.25  # minimum token score for a phrase (Grounding DINO)
-    nms_iou: float = 0.5  # per-class NMS (YOLOX)
+    text_threshold: float = 0.25  # minimum token score for a phrase (Grounding DINO family)
+    nms_iou: float = 0.5  # per-class NMS IoU (the cloud API's iou_threshold)
+    token: Optional[str] = None  # DeepDataSpace API token (cloud detectors); None = $DDS_API_TOKEN; never written out
+    api_url: str = "https://api.deepdataspace.com"  # DeepDataSpace API root (cloud detectors)
+    timeout: float = 10.0  # seconds per cloud API request
+    retries: int = 3  # cloud: retries on 429 / 5xx / timeouts, exponential backoff
+    image_max_side: int = 1536  # cloud: keyframes are downscaled to this longest side before upload
 
 
 @dataclass
@@ -149,5 +154,8 @@ def _validate(config: Config) -> None:
 
 
 def config_to_dict(config: Config) -> dict:
-    """The resolved config as plain data (for the JSON output)."""
-    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    """The resolved config as plain data (for the JSON output); secrets (``detector.token``) are redacted."""
+    data = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    if data.get("detector", {}).get("token"):
+        data["detector"]["token"] = "<redacted>"  # an API token never reaches an output file
+    return data

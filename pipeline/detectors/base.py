@@ -7,6 +7,15 @@ A detector finds boxes for text phrases on one RGB frame. It knows nothing of tr
         confidence  (N,)
         class_id    (N,) index into `phrases`
         data["class_name"]  (N,) the phrase of each box
+        mask        (N,H,W) bool, frame size, optional (DINO-X): SAM 2 takes it as a mask prompt
+
+Optional: ``detect_batch(frames, phrases) -> list[sv.Detections]`` for several frames at once
+(:func:`detect_batch` falls back to a loop).
+
+What ``detect`` may raise:
+    :class:`DetectorUnavailable`  this frame could not be detected (network, rate limit, server
+                                  error after retries). Transient: skip the keyframe, keep going.
+    any other :class:`PromptrackError`  fatal (bad token, exhausted quota, bad prompt): stop.
 """
 
 from __future__ import annotations
@@ -15,6 +24,25 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import supervision as sv
+
+from ..errors import PromptError, PromptrackError
+
+PROMPT_FREE = "<prompt_free>"  # the prompt that asks DINO-X for every object it knows
+
+class DetectorUnavailable(PromptrackError):
+    """A keyframe could not be detected, for a reason that may pass (network, 429, 5xx, timeout).
+
+    The frame loop catches this one, counts the keyframe as failed and carries on with the
+    tracks it has. ``reason`` is a short tag: "network", "timeout", "rate-limit", "server", "task".
+    """
+
+    def __init__(self, message: str, reason: str = "network") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DetectorAccessError(PromptrackError):
+    """The detector service refuses this account: bad or missing token, exhausted quota. Fatal."""
 
 
 @runtime_checkable
@@ -54,3 +82,37 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
         order = rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=int)
+
+
+def reject_prompt_free(phrases: Sequence[str], detector: str) -> None:
+    """One clear line when a detector that needs phrases gets the prompt-free prompt."""
+    if PROMPT_FREE in phrases:
+        raise PromptError(f"prompt-free mode ({PROMPT_FREE}) needs --detector dino-x; {detector} needs phrases")
+
+
+def class_nms(boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by NMS run separately per class, best score first."""
+    kept: list[int] = []
+    for k in np.unique(class_id):
+        idx = np.nonzero(class_id == k)[0]
+        kept.extend(idx[nms(boxes[idx], scores[idx], iou_threshold)])
+    return np.asarray(sorted(kept, key=lambda i: -scores[i]), dtype=int)
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray, width: float, height: float, clip: tuple[int, int] | None = None) -> np.ndarray:
+    """Relative (cx, cy, w, h) boxes -> pixel (x1, y1, x2, y2), clipped to ``clip=(h, w)`` when given."""
+    cx, cy, bw, bh = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
+    xyxy = np.stack([(cx - bw / 2) * width, (cy - bh / 2) * height, (cx + bw / 2) * width, (cy + bh / 2) * height], 1)
+    if clip is not None:
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, clip[1])
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, clip[0])
+    return xyxy
+
+
+def detect_batch(detector, frames: Sequence[np.ndarray], phrases: Sequence[str]) -> list[sv.Detections]:
+    """``detector.detect_batch`` when it has one, else ``detect`` frame by frame."""
+    if hasattr(detector, "detect_batch"):
+        return list(detector.detect_batch(frames, phrases))
+    if hasattr(detector, "detect"):
+        return [detector.detect(frame, phrases) for frame in frames]
+    return [detector(frame, phrases) for frame in frames]

@@ -1,0 +1,180 @@
+"""Random-weight open-vocabulary detectors saved with ``save_pretrained``, for offline tests.
+
+Each writer puts a transformers checkpoint folder (config, weights, processor, tokenizer) in
+``folder``, in the layout of the hub repo it stands for, so ``build_detector`` loads it through
+the real code path. ``size="tiny"`` (tests) is a few layers of width 32; ``size="real"``
+(benchmarks) uses the architecture of the real checkpoint with random weights.
+
+    >>> from tests.fake_detectors import write_owlv2              # doctest: +SKIP
+    >>> write_owlv2(tmp_path / "owlv2")                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+WORDS = ("person people man woman child car truck bus bicycle motorcycle dog cat horse cow bird boat "
+         "red blue green white black small big the a of and on in with ball chair table bed cup bottle "
+         "stroller train plane tree sky road photo").split()
+
+
+def _bert_tokenizer(folder: Path):
+    """A small BERT WordPiece tokenizer (lower-case) over WORDS, saved in `folder`."""
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "##s", *WORDS]
+    with tempfile.TemporaryDirectory() as tmp:
+        # BertTokenizer(vocab_file=...) ignores the file in transformers 5: load from a folder.
+        (Path(tmp) / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        return BertTokenizerFast.from_pretrained(tmp), len(vocab)
+
+
+def _bert_vocab_real():
+    """A real-size BERT vocabulary (30522 entries) built from WORDS plus filler tokens."""
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "##s", *WORDS]
+    vocab += [f"w{i}" for i in range(30522 - len(vocab))]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.txt").write_text("\n".join(vocab) + "\n")
+        return BertTokenizerFast.from_pretrained(tmp), len(vocab)
+
+
+def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """MM-Grounding-DINO (the class LLMDet checkpoints use too) with random weights.
+
+    ``size="real"`` is the Swin-T tiny model of ``openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det``.
+    """
+    import torch
+    from transformers import (BertConfig, GroundingDinoImageProcessor, GroundingDinoProcessor,
+                              MMGroundingDinoConfig, MMGroundingDinoForObjectDetection, SwinConfig)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if size == "real":
+        tokenizer, vocab_size = _bert_vocab_real()
+        backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
+                              out_indices=[2, 3, 4])
+        config = MMGroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
+        image_processor = GroundingDinoImageProcessor()
+    else:
+        tokenizer, vocab_size = _bert_tokenizer(folder)
+        backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
+                              out_indices=[2, 3, 4])
+        text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=64, max_position_embeddings=256)
+        # decoder_layers >= 2: the two-stage head needs a refinement layer.
+        config = MMGroundingDinoConfig(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
+                                       decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                                       encoder_attention_heads=2, decoder_attention_heads=2, num_queries=30,
+                                       encoder_n_points=2, decoder_n_points=2)
+        image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 96, "longest_edge": 160})
+    model = MMGroundingDinoForObjectDetection(config).eval()
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def write_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """Grounding DINO with random weights; ``size="real"`` is grounding-dino-tiny (Swin-T, BERT-base)."""
+    import torch
+    from transformers import (BertConfig, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if size == "real":
+        tokenizer, vocab_size = _bert_vocab_real()
+        backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
+                              out_indices=[2, 3, 4])
+        config = GroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
+        image_processor = GroundingDinoImageProcessor()
+    else:
+        tokenizer, vocab_size = _bert_tokenizer(folder)
+        backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
+                              out_features=["stage2", "stage3", "stage4"])
+        text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=64, max_position_embeddings=256)
+        config = GroundingDinoConfig(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
+                                     decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                                     encoder_attention_heads=2, decoder_attention_heads=2, num_queries=30,
+                                     encoder_n_points=2, decoder_n_points=2)
+        image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 96, "longest_edge": 160})
+    model = GroundingDinoForObjectDetection(config).eval()
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable stand-ins byte-level BPE uses for bytes (printable ASCII/Latin-1 kept, rest shifted)."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), 256)]
+    shifted = iter(range(256, 512))
+    return [chr(b) if b in keep else chr(next(shifted)) for b in range(256)]
+
+
+def _clip_tokenizer(folder: Path, real: bool):
+    """A byte-level BPE CLIP tokenizer: the 256 byte symbols (with and without </w>) and a few merges."""
+    from transformers import CLIPTokenizer
+
+    symbols = _byte_symbols()
+    vocab = symbols + [s + "</w>" for s in symbols]
+    merges = []
+    for word in ("person", "car", "dog", "cat", "photo", "red"):  # whole words for a few common prompts
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(parts) > 1:
+            merges.append(f"{parts[0]} {parts[1]}")
+            parts = [parts[0] + parts[1]] + parts[2:]
+            if parts[0] not in vocab:
+                vocab.append(parts[0])
+    if real:  # the real CLIP vocabulary size, so the embedding matrix has the real shape
+        vocab += [f"x{i}</w>" for i in range(49406 - len(vocab))]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        tokenizer = CLIPTokenizer.from_pretrained(tmp, pad_token="!", model_max_length=16)
+    return tokenizer, len(vocab)
+
+
+def write_owlv2(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """OWLv2 with random weights; ``size="real"`` is google/owlv2-base-patch16-ensemble (ViT-B/16 at 960)."""
+    import torch
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tokenizer, vocab_size = _clip_tokenizer(folder, real=size == "real")
+    special = {"bos_token_id": tokenizer.convert_tokens_to_ids("<|startoftext|>"),
+               "eos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"), "pad_token_id": 0}
+    if size == "real":
+        text = {"vocab_size": vocab_size, "max_position_embeddings": 16, **special}
+        vision = {"image_size": 960, "patch_size": 16}
+        config = Owlv2Config(text_config=text, vision_config=vision)
+        image_processor = Owlv2ImageProcessor()
+    else:
+        text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "max_position_embeddings": 16, **special}
+        vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                  "image_size": 64, "patch_size": 16}
+        config = Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)
+        image_processor = Owlv2ImageProcessor(size={"height": 64, "width": 64})
+    model = Owlv2ForObjectDetection(config).eval()
+    Owlv2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: python tests/fake_detectors.py {owlv2,mm-grounding-dino,grounding-dino} DIR [tiny|real]")
+    writers = {"owlv2": write_owlv2, "mm-grounding-dino": write_mm_grounding_dino,
+               "grounding-dino": write_grounding_dino}
+    print(writers[sys.argv[1]](sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else "tiny"))
