@@ -23,13 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segment and track every object matching a text prompt; ids stay the same for the whole video.",
         epilog='example: track-video clip.mp4 --prompt "person . car" -o out --config fast',
     )
-    p.add_argument("input", help="video file (mp4, mov, mkv, avi) or a folder of frames (jpg/png)")
-    p.add_argument("--prompt", "-p", required=True, help='what to track: "person . car", "person, car" or "person.car."')
+    # input and --prompt are required, except with --list-detectors (checked in run()).
+    p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi) or a folder of frames (jpg/png)")
+    p.add_argument("--prompt", "-p", help='what to track: "person . car", "person, car" or "person.car."')
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--config", default="default", help="preset from configs/ (default, fast, accurate) or a YAML path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set tracker.image_size=512 (repeatable)")
-    p.add_argument("--detector", help="grounding-dino (open vocabulary, default) or yolox (COCO classes); "
+    p.add_argument("--list-detectors", action="store_true",
+                   help="print every detector name and what it needs, then exit")
+    p.add_argument("--detector", help="grounding-dino (open vocabulary, default), yolox (COCO classes), "
+                   "owlv2, dino-x, ... (see --list-detectors); "
                    "a model folder or .onnx path also works")
     p.add_argument("--sam2", help=f"SAM 2.1 size ({', '.join(SAM2_SIZES)}) or a checkpoint path")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where models run (default: auto)")
@@ -57,7 +61,13 @@ def _detector_values(value: str | None) -> dict:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_detectors:
+        return list_detectors_command()
+    missing = [name for name, value in (("input", args.input), ("--prompt", args.prompt)) if value is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
     # Imports after parsing, so --help is instant and never touches torch.
     from .api import track_video
     from .config import load_config
@@ -87,6 +97,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         for kind, path in result.outputs.items():
             print(f"{kind}: {path}")
         print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
+    return 0
+
+
+def list_detectors_command() -> int:
+    """``track-video --list-detectors``: one detector a line, with what it needs."""
+    from .detectors import list_detectors
+
+    infos = list_detectors()
+    width = max(len(d.name) for d in infos)
+    for d in infos:
+        print(f"{d.name:<{width}}  needs {d.needs}; {d.about}")
     return 0
 
 
