@@ -1,16 +1,27 @@
-"""Associate keyframe detections with tracks: matches, births, re-prompts, losses, deaths.
+"""Associate keyframe detections with tracks: matches, births, re-prompts, losses, revivals, merges.
 
 Pure logic on arrays (no model): the mask tracker's boolean masks per track id, the detector's
-boxes, scores and labels in, a :class:`Plan` out. The pipeline carries the plan out on the mask
-tracker (add / reprompt / remove).
+boxes, scores and labels (and, optionally, appearance vectors) in, a :class:`Plan` out. The
+pipeline carries the plan out on the mask tracker (add / reprompt / remove).
 
 Rules:
-- Matching is one-to-one (Hungarian) on the IoU between a track's mask and a detection box.
-- An unmatched detection scoring at least ``birth_score`` whose box is not mostly covered by
-  live masks starts a new track; ids start at 1 and are never reused.
-- A detector miss never ends a track. A track whose mask is empty is *lost*; lost for more than
-  ``lost_ttl`` frames it *ends*. While lost, SAM 2 keeps its memory and may find it again.
+- Matching is one-to-one (Hungarian) on a similarity mixing the mask-vs-box IoU and how much of
+  the track's mask the box covers (a box around an object SAM 2 only half segments still
+  matches it). Appearance, when given, breaks ties between overlapping tracks.
 - A matched track whose mask agrees poorly with its box (IoU < ``reprompt_iou``) is re-prompted.
+- A detection that matches no track but fits a *lost* one (position extrapolated from its last
+  motion, size, label, and appearance when given) revives the old id: re-prompted when the mask
+  tracker still holds it, re-added when it had been removed (a merged duplicate).
+- Any other detection scoring at least ``birth_score`` whose box is not mostly covered by live
+  masks starts a new track; ids start at 1 and are never reused. With ``confirm_hits > 1`` it is
+  tentative until that many detections matched it; unmatched at a later keyframe, it is dropped.
+- A detector miss never ends a track. A track whose mask is empty is *lost*; lost for
+  ``lost_ttl`` frames it *ends* (after that, the object gets a new id). While lost, SAM 2 keeps
+  its memory and may find it again by itself.
+- Two tracks whose masks overlap (IoU >= ``merge_iou``) for ``merge_frames`` frames in a row are
+  one object: the older id stays (unless appearance says clearly that the mask is the younger
+  one's: SAM 2 jumping onto an occluder), the other is removed from the mask tracker and kept
+  lost, so it can still be revived.
 
 Example:
     >>> import numpy as np
@@ -18,6 +29,11 @@ Example:
     >>> plan = assoc.update(0, {}, np.array([[10, 10, 50, 50]]), np.array([0.9]), ["car"])
     >>> plan.births
     [Birth(track_id=1, box=array([10., 10., 50., 50.]), label='car', score=0.9)]
+    >>> mask = np.zeros((64, 64), bool); mask[10:50, 10:50] = True
+    >>> assoc.observe(1, {1: mask})       # ids to remove from the mask tracker: none
+    []
+    >>> assoc.update(1, {1: mask}, np.array([[11, 10, 50, 51]]), np.array([0.8]), ["car"]).matches
+    {1: 0}
 """
 
 from __future__ import annotations
@@ -33,13 +49,31 @@ from .tracks import Track, TrackState
 
 @dataclass
 class AssociationParams:
-    match_iou: float = 0.3
-    birth_score: float = 0.4
-    birth_max_overlap: float = 0.5
-    reprompt_iou: float = 0.5
-    min_mask_area: int = 16
-    lost_ttl: int = 150
+    match_iou: float = 0.3  # min mask-vs-box IoU for a match ...
+    match_cover: float = 0.8  # ... or this share of the mask inside the box (with IoU >= match_iou / 2)
+    cover_weight: float = 0.5  # match similarity = (1 - w) * IoU + w * coverage
+    match_appearance: float = 0.3  # how much appearance (cosine) scales the match similarity
+    birth_score: float = 0.4  # min detector score to start a new track
+    birth_max_overlap: float = 0.5  # a box covered more than this by live masks is no birth
     birth_nms_iou: float = 0.7  # two births overlapping more than this are one object
+    confirm_hits: int = 2  # detections needed to confirm a track (1: born active, no tentative state)
+    confirm_window: int = 30  # frames a tentative track may wait for them before it is dropped
+    reprompt_iou: float = 0.5  # matched but IoU below this: re-prompt the track with the box
+    min_mask_area: int = 16  # masks smaller than this (pixels) count as empty
+    lost_ttl: int = 150  # frames a lost track may be re-found before it ends
+    revive_score: float = 0.4  # min detector score to revive a lost id
+    revive_min: float = 0.35  # min plausibility (0..1) of position x size x label to revive
+    revive_distance: float = 1.0  # revival radius, in box diagonals around the predicted box ...
+    revive_spread: float = 0.25  # ... growing by this many diagonals per sqrt(frame lost)
+    revive_size_ratio: float = 2.5  # max area ratio between a lost track and its revival
+    revive_label_penalty: float = 0.5  # plausibility factor when the labels differ
+    revive_appearance: float = 0.7  # min cosine similarity to revive (when embeddings are given)
+    stale_keyframes: int = 2  # a shown track no detection matched for this many keyframes in a row
+    # may be claimed like a lost one (SAM 2 jumped onto scenery); 0: off
+    merge_iou: float = 0.6  # two masks overlapping this much ...
+    merge_frames: int = 5  # ... for this many frames in a row are one object
+    merge_appearance_margin: float = 0.15  # keep the younger id only if it looks this much closer
+    appearance_momentum: float = 0.8  # running appearance: weight of the past
 
 
 @dataclass
@@ -51,12 +85,48 @@ class Birth:
 
 
 @dataclass
+class Revival:
+    """Detection ``detection`` is lost track ``track_id`` again.
+
+    ``readd``: the mask tracker no longer holds the id (it was removed as a duplicate), so the
+    loop must ``add`` it with ``box``; otherwise the id is in :attr:`Plan.reprompts` too.
+    """
+
+    track_id: int
+    box: np.ndarray
+    detection: int
+    readd: bool
+
+
+@dataclass
+class Merge:
+    """Tracks ``keep`` and ``remove`` were one object from frame ``frame``; ``remove`` left the tracker."""
+
+    keep: int
+    remove: int
+    frame: int
+
+
+@dataclass
 class Plan:
-    """What the mask tracker must do on this frame."""
+    """What the mask tracker must do on this frame: remove, then add, then re-prompt."""
 
     births: list[Birth] = field(default_factory=list)
-    reprompts: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> box
+    reprompts: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> box (drift, revivals)
     matches: dict[int, int] = field(default_factory=dict)  # track id -> detection index
+    revivals: list[Revival] = field(default_factory=list)
+    removals: list[int] = field(default_factory=list)  # ids to drop now (unconfirmed tentative tracks)
+
+    @property
+    def additions(self) -> dict[int, np.ndarray]:
+        """Ids the mask tracker must ``add`` now, with their boxes: births, then re-added revivals."""
+        adds = {b.track_id: b.box for b in self.births}
+        adds.update({r.track_id: r.box for r in self.revivals if r.readd})
+        return adds
+
+    def __bool__(self) -> bool:
+        """True when the mask tracker has anything to do."""
+        return bool(self.births or self.reprompts or self.revivals or self.removals)
 
 
 def mask_box_iou(masks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +149,7 @@ def mask_box_iou(masks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.n
         sat = np.zeros((h + 1, w + 1), dtype=np.int64)
         sat[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
         inside[i] = sat[y2, x2] - sat[y1, x2] - sat[y2, x1] + sat[y1, x1]
-        union = mask.sum() + box_area - inside[i]
+        union = np.count_nonzero(mask) + box_area - inside[i]
         iou[i] = np.where(union > 0, inside[i] / np.maximum(union, 1), 0.0)
     return iou, inside
 
@@ -96,35 +166,153 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+def mask_to_box(mask: np.ndarray) -> np.ndarray:
+    """Tight xyxy box of a boolean mask (exclusive max), zeros when empty."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return np.zeros(4)
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=float)
+
+
+def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None:
+        return None
+    a, b = np.asarray(a, float).reshape(-1), np.asarray(b, float).reshape(-1)
+    if a.shape != b.shape:
+        return None
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denom) if denom > 0 else None
+
+
+def _diag(box: np.ndarray) -> float:
+    return float(np.hypot(box[2] - box[0], box[3] - box[1]))
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
+
+
 class Associator:
-    """Owns the track table and turns each keyframe's detections into a :class:`Plan`."""
+    """Owns the track table; :meth:`observe` every frame, :meth:`update` on keyframes.
+
+    Appearance is optional everywhere: ``track_embeddings`` maps a track id to an L2-normalised
+    vector pooled from SAM 2 features under its mask on this frame; ``detection_embeddings``
+    (N, D) holds one per detection box. Without them, association uses position, size and label
+    only.
+    """
 
     def __init__(self, params: AssociationParams | None = None) -> None:
         self.params = params or AssociationParams()
         self.tracks: dict[int, Track] = {}
+        self.merges: list[Merge] = []  # every merge so far (the removed ids stay revivable)
+        self.newly_lost: list[int] = []  # ids whose mask vanished on the last observed frame
         self._next_id = 1
+        self._overlap: dict[tuple[int, int], int] = {}  # (older, younger) -> frames in a row
 
     def live_tracks(self) -> list[Track]:
         return [t for t in self.tracks.values() if t.is_live]
 
-    def observe(self, frame: int, masks: Mapping[int, np.ndarray]) -> list[int]:
-        """Update states from the mask tracker's output on any frame; return ids that ended.
+    def lost_tracks(self) -> list[Track]:
+        return [t for t in self.tracks.values() if t.state is TrackState.LOST]
+
+    # -- every frame -----------------------------------------------------------------------
+    def observe(
+        self,
+        frame: int,
+        masks: Mapping[int, np.ndarray],
+        track_embeddings: Mapping[int, np.ndarray] | None = None,
+    ) -> list[int]:
+        """Update states from the mask tracker's output on any frame.
 
         ``masks`` maps every id the mask tracker holds to its boolean mask on this frame.
+        Returns the ids the mask tracker must remove now: tracks that ended (lost for
+        ``lost_ttl`` frames, or tentative and vanished) and duplicates merged into an older
+        track (see :attr:`merges`).
         """
-        ended = []
+        p = self.params
+        removed: list[int] = []
+        self.newly_lost = []
+        visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
         for track in self.live_tracks():
+            if not track.held:
+                if frame - (track.lost_since if track.lost_since is not None else frame) >= p.lost_ttl:
+                    track.state = TrackState.ENDED  # already out of the mask tracker
+                continue
             mask = masks.get(track.track_id)
-            if mask is not None and mask.sum() >= self.params.min_mask_area:
-                track.state = TrackState.ACTIVE
-                track.last_seen = frame
+            area = float(np.count_nonzero(mask)) if mask is not None else 0.0
+            if area >= p.min_mask_area:
+                if track.state is TrackState.LOST:  # SAM 2 found it again by itself
+                    track.state = self._shown_state(track)
+                    track.lost_since = None
+                box = mask_to_box(mask)
+                visible[track.track_id] = (box, area)
+                track.see(frame, box, area)
             else:
-                track.state = TrackState.LOST
-                if frame - max(track.last_seen, track.born) > self.params.lost_ttl:
+                if track.state is not TrackState.LOST:
+                    track.state = TrackState.LOST
+                    track.lost_since = frame
+                    self.newly_lost.append(track.track_id)
+                unconfirmed = track.detections < p.confirm_hits and frame - track.born > p.confirm_window
+                if frame - track.lost_since >= p.lost_ttl or unconfirmed:
                     track.state = TrackState.ENDED
-                    ended.append(track.track_id)
-        return ended
+                    removed.append(track.track_id)
+        removed += self._merge_duplicates(frame, masks, visible, track_embeddings)
+        return removed
 
+    def _merge_duplicates(
+        self,
+        frame: int,
+        masks: Mapping[int, np.ndarray],
+        visible: dict[int, tuple[np.ndarray, float]],
+        track_embeddings: Mapping[int, np.ndarray] | None,
+    ) -> list[int]:
+        p = self.params
+        ids = sorted(visible)
+        streaks: dict[tuple[int, int], int] = {}
+        if len(ids) > 1:
+            boxes = np.stack([visible[i][0] for i in ids])
+            near = box_iou(boxes, boxes)
+            for a in range(len(ids)):
+                for b in range(a + 1, len(ids)):
+                    if near[a, b] <= 0:  # boxes apart: masks cannot overlap (cheap prefilter)
+                        continue
+                    iou = self._mask_iou(masks[ids[a]], masks[ids[b]], boxes[a], boxes[b])
+                    if iou >= p.merge_iou:
+                        pair = (ids[a], ids[b])
+                        streaks[pair] = self._overlap.get(pair, 0) + 1
+        self._overlap = streaks
+        removed: list[int] = []
+        for (older, younger), run in sorted(streaks.items()):
+            if run < p.merge_frames or older in removed or younger in removed:
+                continue
+            keep, drop = older, younger
+            current = None if track_embeddings is None else track_embeddings.get(older)
+            if current is None and track_embeddings is not None:
+                current = track_embeddings.get(younger)
+            c_old = _cosine(self.tracks[older].embedding, current)
+            c_young = _cosine(self.tracks[younger].embedding, current)
+            if c_old is not None and c_young is not None and c_young > c_old + p.merge_appearance_margin:
+                keep, drop = younger, older  # the older one jumped onto the younger's object
+            track = self.tracks[drop]
+            track.state, track.held, track.merged_into = TrackState.LOST, False, keep
+            track.lost_since = frame
+            self.merges.append(Merge(keep, drop, frame))
+            removed.append(drop)
+        return removed
+
+    @staticmethod
+    def _mask_iou(a: np.ndarray, b: np.ndarray, box_a: np.ndarray, box_b: np.ndarray) -> float:
+        x1, y1 = int(max(box_a[0], box_b[0])), int(max(box_a[1], box_b[1]))
+        x2, y2 = int(min(box_a[2], box_b[2])), int(min(box_a[3], box_b[3]))
+        inter = float(np.count_nonzero(a[y1:y2, x1:x2] & b[y1:y2, x1:x2])) if x2 > x1 and y2 > y1 else 0.0
+        union = float(np.count_nonzero(a) + np.count_nonzero(b)) - inter
+        return inter / union if union > 0 else 0.0
+
+    # -- keyframes ---------------------------------------------------------------------------
     def update(
         self,
         frame: int,
@@ -132,54 +320,182 @@ class Associator:
         boxes: np.ndarray,
         scores: np.ndarray,
         labels: Sequence[str],
+        track_embeddings: Mapping[int, np.ndarray] | None = None,
+        detection_embeddings: np.ndarray | None = None,
     ) -> Plan:
         """Match a keyframe's detections to the tracks whose masks are given; plan the rest."""
         p = self.params
         plan = Plan()
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         scores = np.asarray(scores, dtype=float).reshape(-1)
-        active = [
+        labels = list(labels)
+        shown = [
             t.track_id
             for t in self.live_tracks()
-            if t.track_id in masks and masks[t.track_id].sum() >= p.min_mask_area
+            if t.has_mask and t.track_id in masks and np.count_nonzero(masks[t.track_id]) >= p.min_mask_area
         ]
-        if active:
-            stack = np.stack([masks[i] for i in active])
-            iou, inside = mask_box_iou(stack, boxes)
-        else:
-            iou = inside = np.zeros((0, len(boxes)))
+        stack = np.stack([masks[i] for i in shown]) if shown else np.zeros((0, 1, 1), bool)
+        iou, inside = mask_box_iou(stack, boxes)
+
+        # 1. Matches: one-to-one on IoU mixed with coverage, scaled by appearance when known.
         if iou.size:
-            rows, cols = linear_sum_assignment(-iou)
+            area = stack.reshape(len(shown), -1).sum(1)[:, None]
+            cover = inside / np.maximum(area, 1)
+            sim = (1 - p.cover_weight) * iou + p.cover_weight * cover
+            ok = (iou >= p.match_iou) | ((cover >= p.match_cover) & (iou >= p.match_iou / 2))
+            if detection_embeddings is not None:
+                for r, tid in enumerate(shown):
+                    e = (track_embeddings or {}).get(tid)
+                    e = self.tracks[tid].embedding if e is None else e
+                    for c in range(len(boxes)):
+                        cos = _cosine(e, detection_embeddings[c])
+                        if cos is not None:
+                            sim[r, c] *= 1 - p.match_appearance + p.match_appearance * max(cos, 0.0)
+            sim = np.where(ok, sim, 0.0)
+            rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols):
-                if iou[r, c] < p.match_iou:
+                if sim[r, c] <= 0:
                     continue
-                track = self.tracks[active[r]]
+                track = self.tracks[shown[r]]
                 track.vote(labels[c], scores[c])
+                track.confirm(frame, boxes[c])
+                self._remember(track, track_embeddings, detection_embeddings, c)
                 plan.matches[track.track_id] = int(c)
+                track.state = self._shown_state(track)
                 if iou[r, c] < p.reprompt_iou:
                     plan.reprompts[track.track_id] = boxes[c].copy()
         matched = set(plan.matches.values())
 
-        # Births: unmatched, confident, and not already covered by the live masks.
-        if len(active):
-            union = stack.any(0)
-            _, covered = mask_box_iou(union[None], boxes)
+        # 2. Tentative tracks that a later keyframe did not confirm were false positives.
+        for tid in shown:
+            track = self.tracks[tid]
+            if tid in plan.matches or frame <= track.born:
+                continue
+            track.missed += 1
+            if track.state is TrackState.TENTATIVE and frame - track.born > p.confirm_window:
+                track.state = TrackState.ENDED
+                plan.removals.append(tid)
+
+        # Share of each box already covered by live masks: such a box is a part of a known object.
+        if shown:
+            _, covered = mask_box_iou(stack.any(0)[None], boxes)
             covered = covered[0]
         else:
             covered = np.zeros(len(boxes))
         box_area = np.maximum((boxes[:, 2:] - boxes[:, :2]).clip(0).prod(-1), 1.0)
+        free = [
+            c for c in range(len(boxes))
+            if c not in matched and covered[c] / box_area[c] <= p.birth_max_overlap
+        ]
+
+        # 3. Revivals: a free detection that fits a lost track brings its id back.
+        revived = self._revive(frame, boxes, scores, labels, free, detection_embeddings, plan)
+
+        # 4. Births: confident, free, not a revival, not a duplicate of another birth.
         accepted: list[np.ndarray] = []
         for c in np.argsort(-scores, kind="stable"):
-            if c in matched or scores[c] < p.birth_score:
-                continue
-            if covered[c] / box_area[c] > p.birth_max_overlap:
+            if c not in free or c in revived or scores[c] < p.birth_score:
                 continue
             if accepted and box_iou(boxes[c], np.stack(accepted)).max() > p.birth_nms_iou:
                 continue
             accepted.append(boxes[c])
-            track = Track(track_id=self._next_id, born=frame, last_seen=frame)
+            track = Track(track_id=self._next_id, born=frame)
+            track.see(frame, boxes[c], _area(boxes[c]))
+            track.confirm(frame, boxes[c])
+            if detection_embeddings is not None:
+                track.remember(detection_embeddings[c], 0.0)
             self._next_id += 1
             track.vote(labels[c], scores[c])
+            track.state = self._shown_state(track)
             self.tracks[track.track_id] = track
             plan.births.append(Birth(track.track_id, boxes[c].copy(), labels[c], float(scores[c])))
         return plan
+
+    def _shown_state(self, track: Track) -> TrackState:
+        """The state of a track with a mask: active once enough detections confirmed it."""
+        return TrackState.ACTIVE if track.detections >= self.params.confirm_hits else TrackState.TENTATIVE
+
+    def _remember(self, track: Track, track_embeddings: Mapping[int, np.ndarray] | None,
+                  detection_embeddings: np.ndarray | None, c: int) -> None:
+        # Appearance is learnt only from views a detection vouched for: a mask that jumped onto
+        # scenery or an occluder must not teach the track what it looks like. The box's vector
+        # first: revivals compare the memory with box vectors, like with like.
+        e = None if detection_embeddings is None else detection_embeddings[c]
+        if e is None and track_embeddings is not None:
+            e = track_embeddings.get(track.track_id)
+        if e is not None:
+            track.remember(e, self.params.appearance_momentum)
+
+    def revival_score(self, track: Track, frame: int, box: np.ndarray, label: str,
+                      embedding: np.ndarray | None = None) -> float:
+        """How plausible it is (0..1) that `box` is lost (or stale) `track` again; 0 when it cannot be.
+
+        Position: distance from where the track's last motion would have taken it (a stale
+        track: from its last matched detection), within a radius that grows with the time since.
+        Size: area ratio. Label: a mismatch costs ``revive_label_penalty``. Appearance (when
+        both sides have one): a hard gate at ``revive_appearance``, then it weighs half, and the
+        position radius doubles.
+        """
+        p = self.params
+        if track.state is TrackState.LOST:
+            ref, since = track.box, track.last_seen
+            predicted = track.predict_box(frame, max_frames=10)
+        else:  # stale: its mask is not to be trusted, its last detection is
+            ref, since = track.anchor, track.anchor_frame
+            predicted = ref
+        if ref is None:
+            return 0.0
+        dt = max(frame - since, 0)
+        diag = max(_diag(ref), 1.0)
+        radius = diag * (p.revive_distance + p.revive_spread * np.sqrt(dt))
+        cos = _cosine(track.embedding, embedding)
+        if cos is not None:
+            radius *= 2  # appearance carries identity: allow re-entry farther away
+        s_pos = max(0.0, 1.0 - float(np.linalg.norm(_centre(box) - _centre(predicted))) / radius)
+        ratio = abs(np.log(max(_area(box), 1.0) / max(_area(ref), 1.0)))
+        s_size = max(0.0, 1.0 - ratio / np.log(p.revive_size_ratio))
+        s_label = 1.0 if not track.label or label == track.label else p.revive_label_penalty
+        geometry = s_pos * np.sqrt(s_size) * s_label
+        if cos is None:
+            return float(geometry)
+        if cos < p.revive_appearance or geometry <= 0:
+            return 0.0
+        s_app = (cos - p.revive_appearance) / max(1.0 - p.revive_appearance, 1e-6)
+        return float(0.5 * np.sqrt(geometry) + 0.5 * (0.5 + 0.5 * s_app))
+
+    def _revive(self, frame: int, boxes: np.ndarray, scores: np.ndarray, labels: list[str],
+                free: list[int], detection_embeddings: np.ndarray | None, plan: Plan) -> set[int]:
+        p = self.params
+        lost = self.lost_tracks()
+        if p.stale_keyframes > 0:
+            lost += [t for t in self.live_tracks()
+                     if t.has_mask and t.missed >= p.stale_keyframes and t.track_id not in plan.matches]
+        cands = [c for c in free if scores[c] >= p.revive_score]
+        if not lost or not cands:
+            return set()
+        score = np.zeros((len(lost), len(cands)))
+        for r, track in enumerate(lost):
+            for k, c in enumerate(cands):
+                e = None if detection_embeddings is None else detection_embeddings[c]
+                score[r, k] = self.revival_score(track, frame, boxes[c], labels[c], e)
+        rows, cols = linear_sum_assignment(-score)
+        revived = set()
+        for r, k in zip(rows, cols):
+            if score[r, k] < p.revive_min:
+                continue
+            track, c = lost[r], cands[k]
+            readd = not track.held
+            track.held, track.lost_since, track.merged_into = True, None, None
+            track.see(frame, boxes[c], _area(boxes[c]))
+            track.velocity, track.moves = np.zeros(2), 0  # the old motion says nothing after a gap
+            track.vote(labels[c], scores[c])
+            track.state = self._shown_state(track)
+            track.confirm(frame, boxes[c])
+            if detection_embeddings is not None:
+                track.remember(detection_embeddings[c], self.params.appearance_momentum)
+            plan.matches[track.track_id] = c
+            plan.revivals.append(Revival(track.track_id, boxes[c].copy(), c, readd))
+            if not readd:
+                plan.reprompts[track.track_id] = boxes[c].copy()
+            revived.add(c)
+        return revived
