@@ -90,6 +90,11 @@ def reject_prompt_free(phrases: Sequence[str], detector: str) -> None:
         raise PromptError(f"prompt-free mode ({PROMPT_FREE}) needs --detector dino-x; {detector} needs phrases")
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Logistic function in float32, without overflow warnings for large or infinite logits."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float32), -60.0, 60.0)))
+
+
 def class_nms(boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Indices kept by NMS run separately per class, best score first."""
     kept: list[int] = []

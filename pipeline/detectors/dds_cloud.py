@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
@@ -250,7 +251,7 @@ class DDSCloudDetector:
             if isinstance(exc.reason, (TimeoutError, socket.timeout)):
                 raise DetectorUnavailable(f"no answer within {self.timeout:g} s", "timeout") from exc
             raise DetectorUnavailable(_one_line(exc.reason, self._token), "network") from exc
-        except (ConnectionError, OSError) as exc:  # reset / dropped mid-answer
+        except (OSError, http.client.HTTPException) as exc:  # reset, dropped or garbled mid-answer
             raise DetectorUnavailable(_one_line(exc, self._token), "network") from exc
         self._answered = True
         try:

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import ModelNotFoundError
 from ..prompts import grounding_text
-from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free
+from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free, sigmoid
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 
@@ -66,7 +66,7 @@ def grounded_detections(
         owner: phrase index of each text token (:func:`phrase_of_token`).
         frame_hw: (height, width) of the frame, for pixel boxes.
     """
-    probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float32)))  # (queries, text_len)
+    probs = sigmoid(logits)  # (queries, text_len)
     per_phrase = np.zeros((probs.shape[0], len(phrases)), dtype=np.float32)
     for k in range(len(phrases)):
         cols = np.nonzero(owner == k)[0]

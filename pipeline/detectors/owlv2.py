@@ -23,7 +23,7 @@ import numpy as np
 import supervision as sv
 import torch
 
-from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free
+from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free, sigmoid
 from .grounding_dino import check_model_type
 
 DEFAULT_MODEL = "google/owlv2-base-patch16-ensemble"
@@ -77,7 +77,7 @@ class OWLv2Detector:
 
     def _detections(self, logits: np.ndarray, boxes: np.ndarray, phrases: Sequence[str],
                     frame_hw: tuple[int, int]) -> sv.Detections:
-        probs = 1.0 / (1.0 + np.exp(-logits[:, : len(phrases)]))
+        probs = sigmoid(logits[:, : len(phrases)])
         class_id = probs.argmax(1)
         scores = probs.max(1)
         keep = scores >= self.box_threshold
