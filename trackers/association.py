@@ -38,7 +38,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -74,6 +74,11 @@ class AssociationParams:
     merge_frames: int = 5  # ... for this many frames in a row are one object
     merge_appearance_margin: float = 0.15  # keep the younger id only if it looks this much closer
     appearance_momentum: float = 0.8  # running appearance: weight of the past
+
+    @classmethod
+    def from_config(cls, config: object) -> "AssociationParams":
+        """Params from any object with (some of) the same attribute names, e.g. ``AssociationConfig``."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
 
 
 @dataclass
@@ -212,6 +217,7 @@ class Associator:
         self.newly_lost: list[int] = []  # ids whose mask vanished on the last observed frame
         self._next_id = 1
         self._overlap: dict[tuple[int, int], int] = {}  # (older, younger) -> frames in a row
+        self._shape: tuple[int, int] | None = None  # image (H, W), learnt from the masks
 
     def live_tracks(self) -> list[Track]:
         return [t for t in self.tracks.values() if t.is_live]
@@ -236,6 +242,8 @@ class Associator:
         p = self.params
         removed: list[int] = []
         self.newly_lost = []
+        if masks:
+            self._shape = next(iter(masks.values())).shape[:2]
         visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
         for track in self.live_tracks():
             if not track.held:
@@ -411,6 +419,12 @@ class Associator:
             plan.births.append(Birth(track.track_id, boxes[c].copy(), labels[c], float(scores[c])))
         return plan
 
+    def _at_border(self, box: np.ndarray, margin: float = 2.0) -> bool:
+        if self._shape is None:
+            return False
+        h, w = self._shape
+        return bool(box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin)
+
     def _shown_state(self, track: Track) -> TrackState:
         """The state of a track with a mask: active once enough detections confirmed it."""
         return TrackState.ACTIVE if track.detections >= self.params.confirm_hits else TrackState.TENTATIVE
@@ -452,8 +466,12 @@ class Associator:
         if cos is not None:
             radius *= 2  # appearance carries identity: allow re-entry farther away
         s_pos = max(0.0, 1.0 - float(np.linalg.norm(_centre(box) - _centre(predicted))) / radius)
-        ratio = abs(np.log(max(_area(box), 1.0) / max(_area(ref), 1.0)))
+        # Its size before it got hidden or left (its last masks were shrinking slivers).
+        ref_area = max(_area(ref), track.peak)
+        ratio = abs(np.log(max(_area(box), 1.0) / max(ref_area, 1.0)))
         s_size = max(0.0, 1.0 - ratio / np.log(p.revive_size_ratio))
+        if _area(box) < ref_area and self._at_border(box):
+            s_size = 1.0  # coming back in through the image border: only part of it shows yet
         s_label = 1.0 if not track.label or label == track.label else p.revive_label_penalty
         geometry = s_pos * np.sqrt(s_size) * s_label
         if cos is None:

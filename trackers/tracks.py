@@ -38,7 +38,8 @@ class Track:
     box: np.ndarray | None = None  # xyxy of the mask on `last_seen`
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # box-centre px/frame, smoothed
     moves: int = 0  # velocity measurements so far (the first one is taken as is)
-    area: float = 0.0  # running mask area (pixels), smoothed; tells occlusion from shape change
+    area: float = 0.0  # running mask area (pixels), smoothed
+    peak: float = 0.0  # slowly fading maximum of its box area: its size before it got hidden or left
     embedding: np.ndarray | None = None  # smoothed L2-normalised appearance, when SAM 2 gives one
     lost_since: int | None = None  # first frame of the current loss
     anchor: np.ndarray | None = None  # box of the last detection that matched (or started) it
@@ -92,6 +93,7 @@ class Track:
                 self.moves += 1
         if area is not None:
             self.area = area if self.area <= 0 else momentum * self.area + (1 - momentum) * area
+        self.peak = max(float(np.prod((box[2:] - box[:2]).clip(0))), 0.99 * self.peak)
         self.box = box
         self.last_seen = frame
 
