@@ -57,6 +57,18 @@ class AssociationConfig:
     min_mask_area: int = 16  # masks smaller than this (pixels) count as empty
     lost_ttl: int = 150  # frames a lost track may be re-found before it ends
 
+    match_cover: float = 0.8  # ... or a box holding this share of the mask matches too (half-segmented objects)
+    confirm_hits: int = 2  # detections that confirm a new track (1: no tentative state)
+    confirm_window: int = 30  # frames a tentative track may wait for them before it is dropped
+    revive_score: float = 0.4  # min detector score to give a lost id back
+    revive_min: float = 0.35  # min plausibility (position x size x label, 0..1) to give a lost id back
+    revive_appearance: float = 0.7  # min appearance cosine to give a lost id back (when features exist)
+    stale_keyframes: int = 2  # keyframes without a match after which a track's id may be claimed (0: off)
+    merge_iou: float = 0.6  # two masks overlapping this much ...
+    merge_frames: int = 5  # ... for this many frames in a row are merged (the older id stays)
+    detect_on_lost: bool = True  # extra detection when a track's mask vanishes
+    detect_on_count_jump: int = 2  # extra detection when the mask count jumps by this much (0: off)
+    detect_min_gap: int = 3  # frames between an extra detection and the previous one
 
 @dataclass
 class OutputConfig:
