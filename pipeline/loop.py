@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..trackers.association import AssociationParams, Associator
+from ..trackers.cadence import DetectionCadence
 from ..trackers.base import MaskTracker
 from .config import Config
 from .detectors import Detector, build_detector
@@ -72,9 +73,9 @@ class TrackingPipeline:
         self.detector = detector if detector is not None else build_detector(config.detector, self.device)
         self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)
         a = config.association
-        self.associator = Associator(AssociationParams(
-            match_iou=a.match_iou, birth_score=a.birth_score, birth_max_overlap=a.birth_max_overlap,
-            reprompt_iou=a.reprompt_iou, min_mask_area=a.min_mask_area, lost_ttl=a.lost_ttl))
+        self.associator = Associator(AssociationParams.from_config(a))
+        self.cadence = DetectionCadence(every=config.detect_every, on_lost=a.detect_on_lost,
+                                        count_jump=a.detect_on_count_jump, min_gap=a.detect_min_gap)
 
     def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
         if hasattr(self.detector, "detect"):
@@ -92,18 +93,30 @@ class TrackingPipeline:
                     break
                 detections = self.tracker.step(index, frame)
                 masks = _masks_by_id(detections)
-                self.tracker.remove(self.associator.observe(index, masks))
+                # Optional appearance (SAM 2 features pooled per object / per box); None: position only.
+                track_emb = self.tracker.track_embeddings() if hasattr(self.tracker, "track_embeddings") else None
+                ended = self.associator.observe(index, masks, track_emb)  # ended + merged duplicates
+                if ended:
+                    self.tracker.remove(ended)
+                    detections = self.tracker.current()
+                    masks = _masks_by_id(detections)
 
-                keyframe = (index - source.start) % self.config.detect_every == 0
+                shown = sum(np.count_nonzero(m) >= self.config.association.min_mask_area for m in masks.values())
+                keyframe = self.cadence(index - source.start, masks=shown, lost=len(self.associator.newly_lost))
                 if keyframe:
                     found = self.detect(frame, phrases)
+                    det_emb = (self.tracker.box_embeddings(found.xyxy)
+                               if len(found) and hasattr(self.tracker, "box_embeddings") else None)
                     plan = self.associator.update(index, masks, found.xyxy, _confidence(found),
-                                                  list(found.data.get("class_name", [])))
-                    if plan.births:
-                        self.tracker.add([b.track_id for b in plan.births], np.stack([b.box for b in plan.births]))
+                                                  list(found.data.get("class_name", [])), track_emb, det_emb)
+                    if plan.removals:
+                        self.tracker.remove(plan.removals)
+                    adds = plan.additions  # births and revivals of ids the tracker no longer holds
+                    if adds:
+                        self.tracker.add(list(adds), np.stack(list(adds.values())))
                     if plan.reprompts:
                         self.tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
-                    if plan.births or plan.reprompts:
+                    if plan:
                         detections = self.tracker.current()
 
                 finished = self._finish(detections, keyframe, phrases)
