@@ -20,7 +20,7 @@ WORDS = ("person people man woman child car truck bus bicycle motorcycle dog cat
          "stroller train plane tree sky road photo").split()
 
 
-def _bert_tokenizer(folder: Path):
+def _bert_tokenizer():
     """A small BERT WordPiece tokenizer (lower-case) over WORDS, saved in `folder`."""
     from transformers import BertTokenizerFast
 
@@ -61,7 +61,7 @@ def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 
         config = MMGroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
         image_processor = GroundingDinoImageProcessor()
     else:
-        tokenizer, vocab_size = _bert_tokenizer(folder)
+        tokenizer, vocab_size = _bert_tokenizer()
         backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
                               out_indices=[2, 3, 4])
         text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -94,7 +94,7 @@ def write_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) 
         config = GroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
         image_processor = GroundingDinoImageProcessor()
     else:
-        tokenizer, vocab_size = _bert_tokenizer(folder)
+        tokenizer, vocab_size = _bert_tokenizer()
         backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
                               out_features=["stage2", "stage3", "stage4"])
         text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -117,7 +117,7 @@ def _byte_symbols() -> list[str]:
     return [chr(b) if b in keep else chr(next(shifted)) for b in range(256)]
 
 
-def _clip_tokenizer(folder: Path, real: bool):
+def _clip_tokenizer(real: bool):
     """A byte-level BPE CLIP tokenizer: the 256 byte symbols (with and without </w>) and a few merges."""
     from transformers import CLIPTokenizer
 
@@ -149,7 +149,7 @@ def write_owlv2(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    tokenizer, vocab_size = _clip_tokenizer(folder, real=size == "real")
+    tokenizer, vocab_size = _clip_tokenizer(real=size == "real")
     special = {"bos_token_id": tokenizer.convert_tokens_to_ids("<|startoftext|>"),
                "eos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"), "pad_token_id": 0}
     if size == "real":

@@ -37,6 +37,7 @@ class FakeDDS:
         self.requests: list[dict] = []
         self.tasks: dict[str, dict] = {}
         self.polls = 0
+        self.retry_after = "0"  # what a 429 asks the client to wait
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,14 +63,17 @@ class FakeDDS:
                 action = fake.script.pop(0) if fake.script else "ok"
                 if action == "sleep":
                     time.sleep(1.0)
-                    return self._send(200, {"code": 0, "msg": "ok", "data": {"task_uuid": "late"}})
+                    try:  # the client has given up by now
+                        return self._send(200, {"code": 0, "msg": "ok", "data": {"task_uuid": "late"}})
+                    except OSError:
+                        return None
                 if action == "quota":
                     return self._send(200, {"code": 1011, "msg": "Token out of Quota"})
                 if action == "bad-token":
                     return self._send(200, {"code": 1001, "msg": "Token not found"})
                 if isinstance(action, int):
                     return self._send(action, {"code": action, "msg": "busy" if action == 429 else "oops"},
-                                      {"Retry-After": "0"} if action == 429 else None)
+                                      {"Retry-After": fake.retry_after} if action == 429 else None)
                 task = str(uuid.uuid4())
                 fake.tasks[task] = {"body": body, "failed": action == "task-failed"}
                 return self._send(200, {"code": 0, "msg": "ok", "data": {"task_uuid": task}})
@@ -179,6 +183,19 @@ def test_429_and_500_are_retried_with_backoff(api, caplog):
         found = detector(api).detect(FRAME, ["person"])
     assert len(api.requests) == 3 and len(found) == 2
     assert "retry 1/2" in caplog.text and TOKEN not in caplog.text
+
+
+def test_retry_after_is_honoured(api):
+    api.script, api.retry_after = [429], "0.4"
+    start = time.monotonic()
+    detector(api).detect(FRAME, ["person"])
+    assert time.monotonic() - start >= 0.4 and len(api.requests) == 2
+
+
+def test_nothing_found_is_an_empty_detections_in_the_protocol_shape(api, monkeypatch):
+    monkeypatch.setattr(FakeDDS, "objects", staticmethod(lambda body: []))
+    found = detector(api).detect(FRAME, ["person"])
+    assert len(found) == 0 and found.data["class_name"].tolist() == [] and found.mask is None
 
 
 def test_persistent_server_errors_skip_the_keyframe(api):

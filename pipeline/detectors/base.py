@@ -33,12 +33,14 @@ class DetectorUnavailable(PromptrackError):
     """A keyframe could not be detected, for a reason that may pass (network, 429, 5xx, timeout).
 
     The frame loop catches this one, counts the keyframe as failed and carries on with the
-    tracks it has. ``reason`` is a short tag: "network", "timeout", "rate-limit", "server", "task".
+    tracks it has. ``reason`` is a short tag: "network", "timeout", "rate-limit", "server", "task";
+    ``retry_after`` the seconds the service asked to wait (0 when it did not say).
     """
 
-    def __init__(self, message: str, reason: str = "network") -> None:
+    def __init__(self, message: str, reason: str = "network", retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_after = retry_after
 
 
 class DetectorAccessError(PromptrackError):

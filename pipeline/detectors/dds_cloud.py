@@ -49,7 +49,7 @@ import numpy as np
 import supervision as sv
 
 from ..errors import ConfigError, PromptError, PromptrackError
-from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable
+from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable, make_detections
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class DDSCloudDetector:
         if self.masks:
             body["mask_format"] = "coco_rle"
         task = self._call("POST", self.spec.path, body)
-        uuid = (task or {}).get("task_uuid")
+        uuid = task.get("task_uuid") if isinstance(task, dict) else None
         if not uuid:
             raise DetectorUnavailable(f"DDS cloud API answered without a task id ({self.api_url})", "server")
         objects = self._wait(str(uuid))
@@ -186,7 +186,7 @@ class DDSCloudDetector:
             names.append(name)
             masks.append(_decode_mask(obj.get("mask"), (h, w)) if self.masks else None)
         if not xyxy:
-            return sv.Detections.empty()
+            return make_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), phrases)
         boxes = np.stack(xyxy)
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
@@ -201,7 +201,8 @@ class DDSCloudDetector:
     def _wait(self, uuid: str) -> list[dict]:
         deadline = time.monotonic() + self.task_timeout
         while True:
-            data = self._call("GET", f"/v2/task_status/{uuid}") or {}
+            data = self._call("GET", f"/v2/task_status/{uuid}")
+            data = data if isinstance(data, dict) else {}
             status = data.get("status")
             if status == "success":
                 result = data.get("result") or {}
@@ -229,7 +230,7 @@ class DDSCloudDetector:
                             "or detector.api_url") from None
                     raise DetectorUnavailable(f"{exc} (after {attempt + 1} attempts)", exc.reason) from None
                 delay = min(30.0, self.backoff * 2 ** attempt) * (0.75 + 0.5 * random.random())
-                delay = max(delay, getattr(exc, "retry_after", 0.0))
+                delay = max(delay, exc.retry_after)
                 logger.warning("DDS cloud API: %s; retry %d/%d in %.1f s", exc, attempt + 1, self.retries, delay)
                 time.sleep(delay)
                 attempt += 1
@@ -273,9 +274,8 @@ class DDSCloudDetector:
             self._raise_for_message(status, message or "unauthorized", auth=status in (401, 403))
         if status == 429 or status == 408 or status >= 500:
             reason = "rate-limit" if status == 429 else "timeout" if status == 408 else "server"
-            exc = DetectorUnavailable(f"HTTP {status} {_one_line(message, self._token)}".strip(), reason)
-            exc.retry_after = _seconds(retry_after)  # type: ignore[attr-defined]
-            raise exc
+            raise DetectorUnavailable(f"HTTP {status} {_one_line(message, self._token)}".strip(), reason,
+                                      _seconds(retry_after))
         self._raise_for_message(status, message or f"HTTP {status}")
 
     def _raise_for_message(self, status: int, message: str, auth: bool = False) -> None:
