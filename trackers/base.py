@@ -35,6 +35,14 @@ class MaskTracker(Protocol):
         """Ids of the objects held, in the order they were added."""
 
 
+@runtime_checkable
+class BackfillTracker(MaskTracker, Protocol):
+    """A mask tracker that can also carry objects born on the current frame back in time."""
+
+    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]]) -> dict[int, sv.Detections]:
+        """Masks of `ids` on earlier `frames` ((index, RGB frame) pairs), keyed by frame index."""
+
+
 def detections_from_masks(ids: Sequence[int], masks: np.ndarray) -> sv.Detections:
     """Build Detections (mask, xyxy from the mask, tracker_id) from boolean masks (N,H,W)."""
     masks = np.asarray(masks, dtype=bool)

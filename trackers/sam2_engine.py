@@ -134,31 +134,111 @@ class SAM2Engine:
         for obj_id in ids:
             self._objects.pop(int(obj_id), None)
 
+    @torch.inference_mode()
+    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]]) -> dict[int, sv.Detections]:
+        """Carry objects prompted on the current frame backwards over earlier `frames`.
+
+        SAM 2 tracks in reverse from the prompt, as the reference predictor does, one earlier
+        frame at a time (each is re-encoded: caching K frames of features would cost more memory
+        than the encoder costs time). Returns Detections of `ids` per frame index. The objects'
+        forward memory is left as it was, so tracking on from the current frame is unchanged.
+        """
+        ids = [int(i) for i in ids if int(i) in self._objects]
+        if not ids or not frames:
+            return {}
+        current = (self._features, self._video_hw)
+        reverse_memory = {i: ObjectMemory(cond={self._index: self._objects[i].cond[self._index]}) for i in ids}
+        results: dict[int, sv.Detections] = {}
+        try:
+            with self._autocast():
+                for index, frame in sorted(frames, key=lambda item: -item[0]):
+                    if index >= self._index:
+                        raise ValueError("back-fill frames must come before the current frame")
+                    self._video_hw = frame.shape[:2]
+                    self._features = self._encode(frame)
+                    for memory in reverse_memory.values():
+                        out = self._track(memory, index, point_inputs=None, reverse=True)
+                        memory.non_cond[index] = self._compact(out)
+                        self._prune(memory, index, reverse=True)
+                    results[index] = self._detections(ids, [reverse_memory[i].logits for i in ids])
+        finally:
+            self._features, self._video_hw = current
+        return results
+
+    def mask_logits(self) -> torch.Tensor:
+        """Mask logits of every held object on the current frame at video size, (N, H, W) float32."""
+        return self._upsample([m.logits for m in self._objects.values()])
+
     def current(self) -> sv.Detections:
-        ids = list(self._objects)
-        if not ids or self._video_hw is None:
+        if not self._objects or self._video_hw is None:
             return sv.Detections.empty()
+        return self._detections(list(self._objects), [m.logits for m in self._objects.values()])
+
+    def _upsample(self, logits: list[torch.Tensor]) -> torch.Tensor:
         with torch.inference_mode():
-            logits = torch.cat([self._objects[i].logits for i in ids], dim=0).float()
-            masks = F.interpolate(logits, size=self._video_hw, mode="bilinear", align_corners=False)
-            masks = (masks[:, 0] > 0).cpu().numpy()
+            stacked = torch.cat(logits, dim=0).float()
+            return F.interpolate(stacked, size=self._video_hw, mode="bilinear", align_corners=False)[:, 0]
+
+    def _detections(self, ids: list[int], logits: list[torch.Tensor]) -> sv.Detections:
+        masks = (self._upsample(logits) > 0).cpu().numpy()
         if self.fill_hole_area > 0:
             masks = np.stack([fill_small_holes(m, self.fill_hole_area) for m in masks])
         return detections_from_masks(ids, masks)
+
+    # ------------------------------------------------------------------ appearance
+    def track_embeddings(self) -> dict[int, np.ndarray]:
+        """Per object with a visible mask: the frame's image features averaged under its mask.
+
+        L2-normalised vectors (SAM 2's top-level backbone features, 256-d), for re-identifying
+        an object after it was lost. Objects without a mask on this frame are left out.
+        """
+        feature_map = self._feature_map()
+        out = {}
+        for obj_id, memory in self._objects.items():
+            weight = (F.interpolate(memory.logits.float(), size=feature_map.shape[-2:], mode="bilinear",
+                                    align_corners=False)[0, 0] > 0).float()
+            if weight.sum() > 0:
+                out[obj_id] = self._pool(feature_map, weight)
+        return out
+
+    def box_embeddings(self, boxes: np.ndarray) -> np.ndarray:
+        """The frame's image features averaged inside each box (N,4 xyxy source pixels) -> (N, 256)."""
+        feature_map = self._feature_map()
+        fh, fw = feature_map.shape[-2:]
+        h, w = self._video_hw
+        rows = []
+        for x1, y1, x2, y2 in np.asarray(boxes, dtype=float).reshape(-1, 4):
+            c1, c2 = int(np.floor(x1 / w * fw)), max(int(np.ceil(x2 / w * fw)), int(np.floor(x1 / w * fw)) + 1)
+            r1, r2 = int(np.floor(y1 / h * fh)), max(int(np.ceil(y2 / h * fh)), int(np.floor(y1 / h * fh)) + 1)
+            weight = torch.zeros((fh, fw), device=feature_map.device)
+            weight[max(r1, 0):min(r2, fh), max(c1, 0):min(c2, fw)] = 1.0
+            rows.append(self._pool(feature_map, weight))
+        return np.stack(rows) if rows else np.zeros((0, feature_map.shape[0]), np.float32)
+
+    def _feature_map(self) -> torch.Tensor:
+        vision_feats, _, feat_sizes = self._features
+        h, w = feat_sizes[-1]
+        return vision_feats[-1][:, 0].float().T.reshape(-1, h, w)  # (C, H, W)
+
+    @staticmethod
+    def _pool(feature_map: torch.Tensor, weight: torch.Tensor) -> np.ndarray:
+        vector = (feature_map * weight).sum((1, 2)) / weight.sum().clamp(min=1.0)
+        return F.normalize(vector, dim=0).cpu().numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ memory bounds
     def memory_entries(self) -> dict[int, int]:
         """Stored frame entries per object (conditioning + propagated): bounded, see `_prune`."""
         return {i: m.entries() for i, m in self._objects.items()}
 
-    def _prune(self, memory: ObjectMemory, index: int) -> None:
-        """Drop what tracking frame `index` (and later) can no longer read."""
-        oldest_ptr = index - (self.max_obj_ptrs - 1)
-        oldest_mem = index - (self.num_maskmem - 1)
-        for t in [t for t in memory.non_cond if t < oldest_ptr]:
+    def _prune(self, memory: ObjectMemory, index: int, reverse: bool = False) -> None:
+        """Drop what tracking frame `index` (and the frames after it) can no longer read."""
+        sign = -1 if reverse else 1  # in reverse, "older" means a larger frame index
+        oldest_ptr = sign * index - (self.max_obj_ptrs - 1)
+        oldest_mem = sign * index - (self.num_maskmem - 1)
+        for t in [t for t in memory.non_cond if sign * t < oldest_ptr]:
             del memory.non_cond[t]
         for t, out in memory.non_cond.items():
-            if t < oldest_mem and out["maskmem_features"] is not None:
+            if sign * t < oldest_mem and out["maskmem_features"] is not None:
                 out["maskmem_features"] = None  # only its object pointer is still read
         if len(memory.cond) > self.max_cond_frames:
             keep = sorted(memory.cond, key=lambda t: (abs(index - t), -t))[: self.max_cond_frames]
@@ -183,7 +263,7 @@ class SAM2Engine:
         _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
         return vision_feats, vision_pos, feat_sizes
 
-    def _track(self, memory: ObjectMemory, index: int, point_inputs: dict | None) -> dict:
+    def _track(self, memory: ObjectMemory, index: int, point_inputs: dict | None, reverse: bool = False) -> dict:
         vision_feats, vision_pos, feat_sizes = self._features
         out = self.model.track_step(
             frame_idx=index,
@@ -195,7 +275,7 @@ class SAM2Engine:
             mask_inputs=None,
             output_dict=memory.as_output_dict(),
             num_frames=_UNKNOWN_LENGTH,
-            track_in_reverse=False,
+            track_in_reverse=reverse,
             run_mem_encoder=True,
         )
         memory.logits = out["pred_masks"]

@@ -1,0 +1,111 @@
+"""The streaming SAM 2 engine against sam2's reference video predictor, and its memory bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import moving_boxes_frames
+from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+
+CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+
+@pytest.fixture(scope="module")
+def model_256():
+    torch.manual_seed(0)  # random weights, seeded: engine and reference share this very model
+    return load_sam2_model(CONFIG, None, "cpu", image_size=256)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
+
+
+def test_engine_matches_reference_predictor(model_256, tmp_path):
+    size, n = 256, 40
+    frames = moving_boxes_frames(n, size, size)
+    for i, frame in enumerate(frames):  # the reference reads a JPEG folder; both get the same decoded pixels
+        Image.fromarray(frame).save(tmp_path / f"{i:05d}.jpg", quality=95)
+    frames = [np.array(Image.open(tmp_path / f"{i:05d}.jpg").convert("RGB")) for i in range(n)]
+    box1, box2 = np.array([16.0, 60, 80, 140]), np.array([150.0, 120, 230, 200])
+
+    # Reference: obj 1 prompted at frame 0 and propagated to 17; obj 2 prompted at 17; then on to the end.
+    predictor = model_256
+    state = predictor.init_state(str(tmp_path))
+    predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, box=box1)
+    ref = {}
+    for f, ids, logits in predictor.propagate_in_video(state, start_frame_idx=0, max_frame_num_to_track=17):
+        ref[f] = dict(zip(ids, logits[:, 0].float().numpy()))
+    predictor.add_new_points_or_box(state, frame_idx=17, obj_id=2, box=box2)
+    for f, ids, logits in predictor.propagate_in_video(state, start_frame_idx=17):
+        ref[f] = dict(zip(ids, logits[:, 0].float().numpy()))
+
+    # Engine: the same prompts, streamed frame by frame.
+    engine = SAM2Engine(model_256, device="cpu", max_cond_frames=4)
+    checked = 0
+    for i, frame in enumerate(frames):
+        engine.step(i, frame)
+        if i == 0:
+            engine.add([1], box1[None])
+        if i == 17:
+            engine.add([2], box2[None])
+        logits = dict(zip(engine.ids, engine.mask_logits().numpy()))
+        assert set(logits) == set(ref[i])
+        for obj_id, ours in logits.items():
+            theirs = ref[i][obj_id]
+            assert _iou(ours > 0, theirs > 0) >= 0.99, (i, obj_id)
+            # Random-weight masks can be nearly all foreground; the logits pin the computation down.
+            median = np.median(theirs)
+            assert _iou(ours > median, theirs > median) >= 0.99, (i, obj_id)
+            assert np.abs(ours - theirs).max() <= 1e-2 * max(1.0, np.abs(theirs).max()), (i, obj_id)
+            checked += 1
+    assert checked == 40 + 23
+
+
+def test_memory_stays_bounded_over_300_frames():
+    torch.manual_seed(1)
+    model = load_sam2_model(CONFIG, None, "cpu", image_size=64)
+    engine = SAM2Engine(model, device="cpu", max_cond_frames=2)
+    frames = moving_boxes_frames(300, 64, 64)
+    bound_non_cond = model.max_obj_ptrs_in_encoder
+    for i, frame in enumerate(frames):
+        engine.step(i, frame)
+        if i == 0:
+            engine.add([1, 2, 3], np.array([[2, 2, 20, 20], [30, 30, 60, 60], [5, 40, 25, 62]], float))
+        if i % 50 == 25:  # re-prompts add conditioning frames; only the nearest max_cond_frames stay
+            engine.reprompt([2], np.array([[30, 30, 60, 60]], float))
+        for memory in engine._objects.values():
+            assert len(memory.cond) <= 2
+            assert len(memory.non_cond) <= bound_non_cond
+            with_features = sum(out["maskmem_features"] is not None for out in memory.non_cond.values())
+            assert with_features <= model.num_maskmem
+    assert sorted(engine.memory_entries()) == [1, 2, 3]
+    assert max(engine.memory_entries().values()) <= 2 + bound_non_cond
+
+
+def test_remove_and_reprompt_leave_other_objects_alone(model_256):
+    frames = moving_boxes_frames(6, 256, 256)
+    a = SAM2Engine(model_256, device="cpu")
+    b = SAM2Engine(model_256, device="cpu")
+    boxes = np.array([[16.0, 60, 80, 140], [150.0, 120, 230, 200]])
+    for engine in (a, b):
+        engine.step(0, frames[0])
+        engine.add([1, 2], boxes)
+    for i in range(1, 6):
+        a.step(i, frames[i])
+        b.step(i, frames[i])
+        if i == 2:
+            b.reprompt([2], boxes[1:] + 5)
+            assert 2 in b._objects[2].cond and 2 not in b._objects[2].non_cond
+        if i == 3:
+            b.remove([2])
+            assert b.ids == [1]
+    # object 1 never noticed what happened to object 2
+    assert torch.equal(a.mask_logits()[0], b.mask_logits()[0])
+    with pytest.raises(ValueError):
+        a.add([1], boxes[:1])
+    with pytest.raises(ValueError):
+        a.step(3, frames[3])  # frames must come in order
