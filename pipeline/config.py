@@ -46,6 +46,7 @@ class TrackerConfig:
     compile: bool = False  # torch.compile the image encoder (CUDA)
     max_cond_frames: int = 4  # prompted frames kept per object (the nearest ones)
     fill_hole_area: int = 8  # fill mask holes up to this many pixels (0: off)
+    lookback: int = 8  # offline: a new object is also tracked back over this many earlier frames (0: off)
 
 
 @dataclass
@@ -56,7 +57,6 @@ class AssociationConfig:
     reprompt_iou: float = 0.5  # matched but IoU below this: re-prompt the track with the box
     min_mask_area: int = 16  # masks smaller than this (pixels) count as empty
     lost_ttl: int = 150  # frames a lost track may be re-found before it ends
-
     match_cover: float = 0.8  # ... or a box holding this share of the mask matches too (half-segmented objects)
     confirm_hits: int = 2  # detections that confirm a new track (1: no tentative state)
     confirm_window: int = 30  # frames a tentative track may wait for them before it is dropped
@@ -69,6 +69,7 @@ class AssociationConfig:
     detect_on_lost: bool = True  # extra detection when a track's mask vanishes
     detect_on_count_jump: int = 2  # extra detection when the mask count jumps by this much (0: off)
     detect_min_gap: int = 3  # frames between an extra detection and the previous one
+
 
 @dataclass
 class OutputConfig:

@@ -7,6 +7,7 @@ video: frames stream in, finished frames stream out.
 from __future__ import annotations
 
 import signal
+from collections import deque
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,10 @@ class TrackingPipeline:
             stop: threading.Event | None = None) -> int:
         """Track every frame of `source` until it ends or `stop` is set; returns frames written."""
         done = 0
+        # Offline, a new object is also carried back over the last `lookback` frames, so frames are
+        # held that long before the sinks see them. Memory: `lookback` frames, whatever the video length.
+        lookback = max(0, self.config.tracker.lookback) if hasattr(self.tracker, "backfill") else 0
+        pending: deque[list] = deque()  # [index, frame, detections], finished but not yet written
         bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
         try:
             for index, frame in source:
@@ -120,14 +125,37 @@ class TrackingPipeline:
                         detections = self.tracker.current()
 
                 finished = self._finish(detections, keyframe, phrases)
-                for sink in sinks:
-                    sink.write(index, frame, finished)
-                done += 1
+                if keyframe and plan.births and lookback and pending:
+                    self._backfill([b.track_id for b in plan.births], list(pending)[-lookback:], phrases)
+                pending.append([index, frame, finished])
+                while len(pending) > lookback:
+                    done += self._write(sinks, *pending.popleft())
                 bar.update(1)
                 bar.set_postfix(objects=len(finished), refresh=False)
         finally:
+            # Held frames are finished frames: they are written even when the run stops early.
+            while pending:
+                done += self._write(sinks, *pending.popleft())
             bar.close()
         return done
+
+    @staticmethod
+    def _write(sinks: Sequence, index: int, frame: np.ndarray, detections: sv.Detections) -> int:
+        for sink in sinks:
+            sink.write(index, frame, detections)
+        return 1
+
+    def _backfill(self, ids: list[int], held: list[list], phrases: Sequence[str]) -> None:
+        """Add the masks of objects born now to the held (not yet written) frames before it."""
+        filled = self.tracker.backfill(ids, [(index, frame) for index, frame, _ in held])
+        for entry in held:
+            index, _, detections = entry
+            extra = filled.get(index)
+            if extra is None or not len(extra):
+                continue
+            extra = self._finish(extra, detections.metadata.get("keyframe", False), phrases)
+            if len(extra):
+                entry[2] = _concat(detections, extra)
 
     def _finish(self, detections: sv.Detections, keyframe: bool, phrases: Sequence[str]) -> sv.Detections:
         """Keep objects with a visible mask; attach each track's label and score."""
@@ -141,6 +169,21 @@ class TrackingPipeline:
         detections.data["class_name"] = np.array([t.label for t in tracks], dtype=object)
         detections.metadata["keyframe"] = keyframe
         return detections
+
+
+def _concat(a: sv.Detections, b: sv.Detections) -> sv.Detections:
+    """Two finished Detections of one frame as one (same fields; metadata of the first)."""
+    if not len(a):
+        b.metadata.update(a.metadata)
+        return b
+    merged = sv.Detections(
+        xyxy=np.concatenate([a.xyxy, b.xyxy]), mask=np.concatenate([a.mask, b.mask]),
+        confidence=np.concatenate([a.confidence, b.confidence]), class_id=np.concatenate([a.class_id, b.class_id]),
+        tracker_id=np.concatenate([a.tracker_id, b.tracker_id]),
+        data={"class_name": np.concatenate([a.data["class_name"], b.data["class_name"]])},
+    )
+    merged.metadata.update(a.metadata)
+    return merged
 
 
 def _masks_by_id(detections: sv.Detections) -> dict[int, np.ndarray]:
