@@ -100,7 +100,7 @@ def identity(frames: Sequence[Frame], threshold: float = 0.5) -> dict[str, float
     idtp = float(both[rows, cols].sum())
     idp, idr = idtp / total_tr, idtp / total_gt
     idf1 = 2 * idtp / (total_gt + total_tr)
-    return {"idf1": idf1, "idp": idp, "idr": idr, "idtp": int(idtp)}
+    return {"idf1": float(idf1), "idp": float(idp), "idr": float(idr), "idtp": int(idtp)}
 
 
 def hota(frames: Sequence[Frame]) -> dict[str, float]:

@@ -8,7 +8,7 @@ only occludes (a pillar, a passing bus).
 Example:
     >>> scene = Scene(64, 48, 10, [Actor(0, "car", 16, 12, [(0, 10, 24), (9, 54, 24)])])
     >>> view = scene.view(0)
-    >>> view.visible[0].sum() > 0, round(view.visibility[0], 2)
+    >>> bool(view.visible[0].any()), round(float(view.visibility[0]), 1)
     (True, 1.0)
 """
 
