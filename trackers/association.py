@@ -12,9 +12,13 @@ Rules:
 - A detection that matches no track but fits a *lost* one (position extrapolated from its last
   motion, size, label, and appearance when given) revives the old id: re-prompted when the mask
   tracker still holds it, re-added when it had been removed (a merged duplicate).
+- A track whose mask no detection has matched for ``stale_keyframes`` keyframes may have jumped
+  onto scenery or another object; a free detection that fits its last *detected* position claims
+  it like a lost one (re-prompt), so the id goes back to its object.
 - Any other detection scoring at least ``birth_score`` whose box is not mostly covered by live
   masks starts a new track; ids start at 1 and are never reused. With ``confirm_hits > 1`` it is
-  tentative until that many detections matched it; unmatched at a later keyframe, it is dropped.
+  tentative until that many detections matched it; still unconfirmed ``confirm_window`` frames
+  after its birth, it was a false positive and is dropped (``Plan.removals``).
 - A detector miss never ends a track. A track whose mask is empty is *lost*; lost for
   ``lost_ttl`` frames it *ends* (after that, the object gets a new id). While lost, SAM 2 keeps
   its memory and may find it again by itself.
