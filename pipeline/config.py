@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -81,6 +81,26 @@ class OutputConfig:
 
 
 @dataclass
+class LiveConfig:
+    """Live streams (RTSP, camera, any URL PyAV opens): outputs, live view, reconnects."""
+
+    segment_seconds: float = 60.0  # the annotated video is cut into playable mp4 segments this long
+    keep_segments: int = 0  # keep only the newest N segments on disk (0: keep all)
+    view_port: int = 0  # MJPEG live view on http://127.0.0.1:PORT/ (0: off)
+    view_host: str = "127.0.0.1"  # the view's bind address (0.0.0.0 shares it on the network)
+    view_fps: float = 10.0  # most frames per second sent to the view (JPEG encoding costs CPU)
+    view_quality: int = 80  # JPEG quality of the view
+    stats_every: float = 5.0  # seconds between stats lines on stderr (0: off)
+    latency_window: int = 256  # frames in the latency p50/p95 window (fixed size: memory stays flat)
+    reconnect_initial: float = 0.5  # seconds before the first reconnect; doubles on each failure ...
+    reconnect_max: float = 10.0  # ... up to this
+    stall_timeout: float = 5.0  # no data for this many seconds: the stream is stalled and is reopened
+    open_timeout: float = 10.0  # seconds to open the stream (first connection: then a one-line error)
+    rtsp_transport: str = "udp"  # udp | tcp | http (RTSP only)
+    ffmpeg_options: Dict[str, str] = field(default_factory=dict)  # extra demuxer options, e.g. {probesize: "32768"}
+
+
+@dataclass
 class Config:
     device: str = "auto"  # auto | cpu | cuda
     detect_every: int = 10  # run the detector every N frames (keyframes)
@@ -91,6 +111,7 @@ class Config:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
 
 def preset_names() -> list[str]:
@@ -164,6 +185,22 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"unknown device {config.device!r}: use auto, cpu or cuda")
     if config.tracker.dtype not in ("auto", "float32", "bfloat16"):
         raise ConfigError("tracker.dtype must be auto, float32 or bfloat16")
+    _validate_live(config.live)
+
+
+def _validate_live(live: LiveConfig) -> None:
+    if live.segment_seconds <= 0:
+        raise ConfigError("live.segment_seconds must be more than 0, e.g. 60")
+    if not 0 <= live.view_port <= 65535:
+        raise ConfigError("live.view_port must be a TCP port (1-65535), or 0 to turn the live view off")
+    if live.rtsp_transport not in ("udp", "tcp", "http", "udp_multicast"):
+        raise ConfigError("live.rtsp_transport must be udp, tcp or http")
+    if live.reconnect_initial <= 0 or live.reconnect_max < live.reconnect_initial:
+        raise ConfigError("live.reconnect_initial must be > 0 and at most live.reconnect_max")
+    if live.stall_timeout <= 0 or live.open_timeout <= 0:
+        raise ConfigError("live.stall_timeout and live.open_timeout must be more than 0 seconds")
+    if live.latency_window < 1 or live.view_fps <= 0:
+        raise ConfigError("live.latency_window must be at least 1 and live.view_fps more than 0")
 
 
 def config_to_dict(config: Config) -> dict:
