@@ -1,0 +1,304 @@
+"""``LiveSession``: track a live stream (RTSP, camera, any URL PyAV opens) from Python or the CLI.
+
+The session is the file pipeline's loop (:meth:`TrackingPipeline.run`) fed by a
+:class:`LiveSource`: the same tracker, associator and sinks, with nothing held back
+(``tracker.lookback`` is 0) and the newest frame always taken. The tracker and the associator
+live as long as the session, so a reconnect is only a pause: ids continue.
+
+Example:
+    >>> from promptrack.pipeline import LiveSession
+    >>> session = LiveSession("rtsp://127.0.0.1:8554/cam", prompt="person . car", output_dir="out")  # doctest: +SKIP
+    >>> for result in session:                                                    # doctest: +SKIP
+    ...     print(result.index, result.timestamp, result.detections.tracker_id)
+    ...     if result.index == 100:
+    ...         session.set_prompt("person . dog")   # new phrases from the next frame; tracks kept
+    ...     if result.index == 500:
+    ...         session.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import supervision as sv
+
+from ..api import _model_names, prepare_output_dir
+from ..config import Config, config_to_dict, load_config
+from ..errors import InputError
+from ..live_sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
+from ..loop import DetectorLike, TrackingPipeline, stop_on_signals
+from ..prompts import parse_prompt
+from ..sinks import SCHEMA, MotSink
+from .capture import LiveCapture, is_live_uri, live_name
+from .server import MjpegServer
+from .source import FrameStamp, LiveSource
+from .stats import LiveStats, StatsReporter
+
+
+@dataclass
+class LiveResult:
+    """One processed frame of a live stream."""
+
+    index: int  # processed-frame number: 0, 1, 2, ... (continues across reconnects)
+    timestamp: float  # source timestamp in seconds (the stream's clock)
+    wall_time: float  # unix time the frame was decoded
+    source_index: int  # capture number: a gap between two results is frames dropped
+    latency: float  # seconds from decoding to the results being written
+    frame: np.ndarray  # the RGB frame
+    detections: sv.Detections  # masks, boxes, tracker_id, class_name, confidence
+
+    @property
+    def keyframe(self) -> bool:
+        return bool(self.detections.metadata.get("keyframe", False))
+
+
+class _ForceKeyframe:
+    """The pipeline's detection cadence, plus one keyframe on demand (a new prompt looks at once)."""
+
+    def __init__(self, cadence: Callable[..., bool]) -> None:
+        self.cadence = cadence
+        self.pending = False
+
+    def __call__(self, frame: int, masks: int, lost: int = 0) -> bool:
+        due = self.cadence(frame, masks=masks, lost=lost)
+        if self.pending:
+            self.pending = False
+            return True
+        return due
+
+
+class _Tail:
+    """The last sink: latency into the stats, and the result to a Python consumer (if any)."""
+
+    def __init__(self, stats: LiveStats, stamps, results: queue.Queue | None, stop: threading.Event) -> None:
+        self.stats, self.stamps, self.results, self.stop = stats, stamps, results, stop
+
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        stamp: FrameStamp = self.stamps[index]
+        latency = time.monotonic() - stamp.mono
+        self.stats.processed(latency, objects=len(detections))
+        if self.results is None:
+            return
+        result = LiveResult(index, stamp.time, stamp.wall, stamp.seq, latency, frame, detections)
+        while not self.stop.is_set():  # a slow consumer slows the loop; the capture drops the difference
+            try:
+                self.results.put(result, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        pass
+
+
+_END = object()
+
+
+class LiveSession:
+    """Track objects matching a text prompt in a live stream, with persistent ids.
+
+    Args:
+        url: ``rtsp://...``, ``rtmp://...``, ``http(s)://...``, ``udp://...``, ``camera:0`` (``/dev/video0``).
+        prompt: "person . car", "person, car" or a list of phrases.
+        output_dir: where ``<name>.tracks.jsonl``, ``<name>.NNN.mp4`` segments (and ``.mot.txt``) go;
+            None writes no files.
+        config: a :class:`Config`, a preset name or a YAML path (default: the ``live`` preset).
+        overrides: dotted ``key=value`` strings, e.g. ``["live.view_port=8765"]``.
+        detector, tracker: as for :class:`TrackingPipeline` (built from the config when None).
+        log: where status lines go (default: stderr).
+        options: config values by dotted name with ``__``, e.g. ``live__segment_seconds=30``.
+
+    Iterate for :class:`LiveResult` objects (the loop runs in a thread; breaking out stops it), or
+    call :meth:`run` to block until :meth:`stop`, SIGINT/SIGTERM or ``max_frames``.
+    """
+
+    def __init__(self, url: str, prompt: str | Sequence[str], output_dir: str | os.PathLike | None = None,
+                 config: Config | str | None = None, overrides: Sequence[str] = (),
+                 detector: DetectorLike | None = None, tracker: Any = None,
+                 log: Callable[[str], None] | None = None, **options: Any) -> None:
+        self.url = str(url)
+        if not is_live_uri(self.url):
+            raise InputError(f"{self.url} is not a live source (rtsp://..., camera:0, ...): "
+                             f"track files with track_video()")
+        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced in place by set_prompt
+        if not isinstance(config, Config):
+            config = load_config(config or "live", overrides, **options)
+        elif overrides or options:
+            raise ValueError("pass overrides with a preset name, not with a Config object")
+        if config.start or config.end is not None:
+            raise InputError("--start/--end do not apply to a live stream: use --max-frames to stop after N frames")
+        # Live: nothing is held back for look-back re-tracking (it would add latency and memory).
+        self.config = replace(config, tracker=replace(config.tracker, lookback=0))
+        self.name = live_name(self.url)
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.output_dir = prepare_output_dir(output_dir) if output_dir is not None else None
+        self.outputs: dict[str, Path] = {}
+        self.pipeline = TrackingPipeline(self.config, detector=detector, tracker=tracker)
+        self._force = _ForceKeyframe(self.pipeline.cadence)
+        self.pipeline.cadence = self._force
+        self.stats = LiveStats(self.config.live.latency_window)
+        self.capture: LiveCapture | None = None
+        self.view: MjpegServer | None = None
+        self.processed = 0
+        self._stop = threading.Event()
+        self._started = False
+
+    # -- control -------------------------------------------------------------------------
+    def set_prompt(self, prompt: str | Sequence[str]) -> None:
+        """Look for new phrases from the next frame on; existing tracks keep their ids and labels."""
+        phrases = parse_prompt(prompt)
+        self.phrases[:] = phrases  # one atomic swap: the loop reads this list on each keyframe
+        self._force.pending = True
+        self._write_session_file()
+
+    def stop(self) -> None:
+        """End the run after the frame in hand; every output is closed valid."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def view_url(self) -> str | None:
+        return self.view.url if self.view is not None else None
+
+    # -- running -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Track until :meth:`stop`, SIGINT/SIGTERM (main thread) or ``max_frames``; returns frames processed."""
+        with stop_on_signals(self._stop):
+            try:
+                return self._run(None)
+            except KeyboardInterrupt:  # a second Ctrl-C: outputs were closed by _run's finally
+                self._stop.set()
+                return self.processed
+
+    def __iter__(self) -> Iterator[LiveResult]:
+        results: queue.Queue = queue.Queue(maxsize=2)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._run(results)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
+                failure.append(exc)
+            finally:
+                while True:
+                    try:
+                        results.put(_END, timeout=0.1)
+                        break
+                    except queue.Full:
+                        if self._stop.is_set():
+                            break
+
+        worker = threading.Thread(target=work, name="promptrack-live", daemon=True)
+        worker.start()
+        try:
+            while True:
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    if not worker.is_alive():
+                        break
+                    continue
+                if item is _END:
+                    break
+                yield item
+        finally:
+            self.stop()
+            while worker.is_alive():  # let the loop finish its frame and close every file
+                try:
+                    results.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            worker.join()
+        if failure:
+            raise failure[0]
+
+    def __enter__(self) -> "LiveSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _run(self, results: queue.Queue | None) -> int:
+        if self._started:
+            raise RuntimeError("a LiveSession runs once: create a new one")
+        self._started = True
+        live = self.config.live
+        self.capture = LiveCapture(self.url, live, self.log).start()
+        sinks: list = []
+        reporter = None
+        try:
+            source = LiveSource(self.capture, self._stop, max_frames=self.config.max_frames)
+            sinks = self._open_sinks(source)
+            sinks.append(_Tail(self.stats, source.stamps, results, self._stop))
+            info = source.info
+            self.log(f"live: {self.url} {info.width}x{info.height} at {info.fps:g} fps"
+                     + (f"; view at {self.view.url}" if self.view else "")
+                     + (f"; writing {self.output_dir}" if self.output_dir else ""))
+            capture = self.capture
+            reporter = StatsReporter(self.stats, lambda: (capture.received, capture.dropped, capture.reconnects,
+                                                          capture.connected), live.stats_every, self.log).start()
+            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop)
+            return self.processed
+        finally:
+            if reporter is not None:
+                reporter.stop()
+            for sink in sinks:
+                try:
+                    sink.close()
+                except Exception as exc:  # noqa: BLE001 - close the others whatever happens
+                    self.log(f"live: closing {type(sink).__name__} failed: {exc}")
+            if self.view is not None:
+                self.view.close()
+            self.capture.stop()
+
+    def _open_sinks(self, source: LiveSource) -> list:
+        live, out, info = self.config.live, self.output_dir, source.info
+        sinks: list = []
+        if live.view_port:
+            self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
+            sinks.append(MjpegViewSink(self.view, live.view_fps, live.view_quality, self.config.output.mask_opacity))
+        if out is None:
+            return sinks
+        self._write_session_file(info)
+        if self.config.output.json:
+            self.outputs["jsonl"] = out / f"{self.name}.tracks.jsonl"
+            sinks.append(JsonLinesSink(self.outputs["jsonl"], info.fps, source.stamps.get))
+        if self.config.output.video:
+            self.outputs["video"] = out / f"{self.name}.NNN.mp4"
+            sinks.append(SegmentedVideoSink(out, self.name, info.fps, info.width, info.height, live.segment_seconds,
+                                            clock=lambda index: source.stamps[index].mono, crf=self.config.output.crf,
+                                            mask_opacity=self.config.output.mask_opacity, keep=live.keep_segments))
+        if self.config.output.mot:
+            self.outputs["mot"] = out / f"{self.name}.mot.txt"
+            sinks.append(MotSink(self.outputs["mot"]))
+        return sinks
+
+    def _write_session_file(self, info=None) -> None:
+        """``<name>.session.json``: what the JSONL lines do not repeat (source, prompt, models, config)."""
+        if self.output_dir is None:
+            return
+        info = info or (self.capture.info if self.capture is not None else None)
+        if info is None:
+            return
+        path = self.output_dir / f"{self.name}.session.json"
+        body = {"schema": SCHEMA, "mode": "live",
+                "source": {"uri": info.uri, "fps": info.fps, "width": info.width, "height": info.height},
+                "prompt": list(self.phrases), "models": _model_names(self.config),
+                "config": config_to_dict(self.config), "tracks": f"{self.name}.tracks.jsonl",
+                "segments": f"{self.name}.NNN.mp4", "updated": round(time.time(), 3)}
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        self.outputs["session"] = path
