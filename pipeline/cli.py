@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: track-video clip.mp4 --prompt "person . car" -o out --config fast',
     )
     # input and --prompt are required, except with --list-detectors (checked in run()).
-    p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi) or a folder of frames (jpg/png)")
+    p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi), a folder of frames (jpg/png), or a live "
+                   "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)")
     p.add_argument("--prompt", "-p", help='what to track: "person . car", "person, car" or "person.car."')
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
-    p.add_argument("--config", default="default", help="preset from configs/ (default, fast, accurate) or a YAML path")
+    p.add_argument("--config", help="preset from configs/ (default, fast, accurate, live) or a YAML path "
+                   "(default: default for files, live for streams)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set tracker.image_size=512 (repeatable)")
     p.add_argument("--list-detectors", action="store_true",
@@ -72,15 +74,21 @@ def run(argv: Sequence[str] | None = None) -> int:
     from .api import track_video
     from .config import load_config
     from .errors import PromptrackError
+    from .live.capture import is_live_uri
 
+    live = is_live_uri(args.input)  # rtsp://, camera:0, ...: the live loop (pipeline/live/)
     try:
         config = load_config(
-            args.config, args.overrides,
+            args.config or ("live" if live else "default"), args.overrides,
             device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
             max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
             detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
             output__video=False if args.no_video else None, **_detector_values(args.detector),
         )
+        if live:
+            from .live.command import run_live
+
+            return run_live(args.input, args.prompt, args.output, config, quiet=args.quiet)
         result = track_video(args.input, args.prompt, args.output, config=config, progress=not args.quiet,
                              keep_frames=False)
     except PromptrackError as exc:
