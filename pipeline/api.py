@@ -36,6 +36,7 @@ class TrackingResult:
     tracks: list[dict[str, Any]]
     outputs: dict[str, Path] = field(default_factory=dict)  # "video", "json", "mot" -> path
     interrupted: bool = False
+    failed_keyframes: int = 0  # keyframes skipped because the detector could not answer (cloud)
 
     @property
     def frame_indices(self) -> list[int]:
@@ -55,8 +56,9 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
 
 
 def _model_names(config: Config) -> dict[str, str]:
-    detector = config.detector.model or {"yolox": "yolox_nano", "grounding-dino": "grounding-dino-tiny"}.get(
-        config.detector.name, config.detector.name)
+    # The default weights of the local families; cloud and plugin detectors are named by themselves.
+    default_weights = {"yolox": "yolox_nano", "grounding-dino": "grounding-dino-tiny"}
+    detector = config.detector.model or default_weights.get(config.detector.name, config.detector.name)
     tracker = Path(sam2_spec(config.tracker.sam2).repo_id).name if config.tracker.sam2 in (
         "tiny", "small", "base_plus", "large") else Path(config.tracker.sam2).name
     return {"detector": Path(str(detector)).name, "tracker": tracker}
@@ -125,4 +127,4 @@ def track_video(
             sink.close()
     tracks = json_sink.stats.table() if json_sink is not None else results.stats.table()
     return TrackingResult(info=info, prompt=phrases, frames=results, tracks=tracks, outputs=outputs,
-                          interrupted=interrupted)
+                          interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)

@@ -97,6 +97,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("track-video: interrupted", file=sys.stderr)
         return 130
+    if result.failed_keyframes:
+        print(f"track-video: warning: {result.failed_keyframes} keyframe detection(s) failed and were skipped; "
+              "tracking went on with the tracks it had", file=sys.stderr)
     if result.interrupted:
         print(f"track-video: interrupted; outputs cover the frames finished: "
               f"{', '.join(str(p) for p in result.outputs.values())}", file=sys.stderr)

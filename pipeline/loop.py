@@ -6,11 +6,12 @@ video: frames stream in, finished frames stream out.
 
 from __future__ import annotations
 
+import inspect
 import signal
-from collections import deque
+import sys
 import threading
+from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..trackers.association import AssociationParams, Associator
 from ..trackers.cadence import DetectionCadence
 from ..trackers.base import MaskTracker
 from .config import Config
-from .detectors import Detector, build_detector
+from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
 from .models import resolve_file, sam2_spec
 from .sources import FrameSource
@@ -71,17 +72,17 @@ class TrackingPipeline:
                  tracker: MaskTracker | None = None) -> None:
         self.config = config
         self.device = pick_device(config.device)
-        self.detector = detector if detector is not None else build_detector(config.detector, self.device)
+        # Any callable (frame, phrases) -> Detections works; as_detector checks and completes its output.
+        self.detector = as_detector(detector) if detector is not None else build_detector(config.detector, self.device)
         self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)
         a = config.association
         self.associator = Associator(AssociationParams.from_config(a))
         self.cadence = DetectionCadence(every=config.detect_every, on_lost=a.detect_on_lost,
                                         count_jump=a.detect_on_count_jump, min_gap=a.detect_min_gap)
+        self.failed_keyframes = 0  # keyframes whose detector call failed (cloud detectors) and were skipped
 
     def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
-        if hasattr(self.detector, "detect"):
-            return self.detector.detect(frame, phrases)
-        return self.detector(frame, phrases)
+        return self.detector.detect(frame, phrases)
 
     def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True,
             stop: threading.Event | None = None) -> int:
@@ -108,25 +109,15 @@ class TrackingPipeline:
 
                 shown = sum(np.count_nonzero(m) >= self.config.association.min_mask_area for m in masks.values())
                 keyframe = self.cadence(index - source.start, masks=shown, lost=len(self.associator.newly_lost))
+                births: list[int] = []
                 if keyframe:
-                    found = self.detect(frame, phrases)
-                    det_emb = (self.tracker.box_embeddings(found.xyxy)
-                               if len(found) and hasattr(self.tracker, "box_embeddings") else None)
-                    plan = self.associator.update(index, masks, found.xyxy, _confidence(found),
-                                                  list(found.data.get("class_name", [])), track_emb, det_emb)
-                    if plan.removals:
-                        self.tracker.remove(plan.removals)
-                    adds = plan.additions  # births and revivals of ids the tracker no longer holds
-                    if adds:
-                        self.tracker.add(list(adds), np.stack(list(adds.values())))
-                    if plan.reprompts:
-                        self.tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
-                    if plan:
+                    births, changed = self._keyframe(index, frame, phrases, masks, track_emb)
+                    if changed:
                         detections = self.tracker.current()
 
                 finished = self._finish(detections, keyframe, phrases)
-                if keyframe and plan.births and lookback and pending:
-                    self._backfill([b.track_id for b in plan.births], list(pending)[-lookback:], phrases)
+                if births and lookback and pending:
+                    self._backfill(births, list(pending)[-lookback:], phrases)
                 pending.append([index, frame, finished])
                 while len(pending) > lookback:
                     done += self._write(sinks, *pending.popleft())
@@ -138,6 +129,33 @@ class TrackingPipeline:
                 done += self._write(sinks, *pending.popleft())
             bar.close()
         return done
+
+    def _keyframe(self, index: int, frame: np.ndarray, phrases: Sequence[str], masks: dict[int, np.ndarray],
+                  track_emb: dict | None) -> tuple[list[int], bool]:
+        """Detect, associate and carry the plan out on the tracker; returns (born ids, changed)."""
+        try:
+            found = self.detect(frame, phrases)
+        except DetectorUnavailable as exc:  # a transient failure skips this keyframe, not the run
+            self.failed_keyframes += 1
+            if self.failed_keyframes == 1:
+                tqdm.write(f"warning: keyframe {index} skipped: {exc}", file=sys.stderr)
+            return [], False
+        det_emb = (self.tracker.box_embeddings(found.xyxy)
+                   if len(found) and hasattr(self.tracker, "box_embeddings") else None)
+        plan = self.associator.update(index, masks, found.xyxy, _confidence(found),
+                                      list(found.data.get("class_name", [])), track_emb, det_emb)
+        if plan.removals:
+            self.tracker.remove(plan.removals)
+        adds = plan.additions  # births and revivals of ids the tracker no longer holds
+        if adds:
+            prompt_masks = _birth_masks(found, adds) if found.mask is not None else None
+            if prompt_masks is not None and _accepts_masks(self.tracker):
+                self.tracker.add(list(adds), np.stack(list(adds.values())), masks=prompt_masks)
+            else:
+                self.tracker.add(list(adds), np.stack(list(adds.values())))
+        if plan.reprompts:
+            self.tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
+        return [b.track_id for b in plan.births], bool(plan)
 
     @staticmethod
     def _write(sinks: Sequence, index: int, frame: np.ndarray, detections: sv.Detections) -> int:
@@ -184,6 +202,19 @@ def _concat(a: sv.Detections, b: sv.Detections) -> sv.Detections:
     )
     merged.metadata.update(a.metadata)
     return merged
+
+
+def _birth_masks(found: sv.Detections, adds: dict[int, np.ndarray]) -> list[np.ndarray | None]:
+    """The detector's mask for each added box (DINO-X returns masks): SAM 2 takes it as the prompt."""
+    out = []
+    for box in adds.values():
+        rows = np.nonzero(np.all(np.isclose(found.xyxy, box, atol=1e-3), axis=1))[0]
+        out.append(found.mask[rows[0]] if rows.size else None)
+    return out
+
+
+def _accepts_masks(tracker: MaskTracker) -> bool:
+    return "masks" in inspect.signature(tracker.add).parameters
 
 
 def _masks_by_id(detections: sv.Detections) -> dict[int, np.ndarray]:

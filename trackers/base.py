@@ -19,7 +19,10 @@ class MaskTracker(Protocol):
         """Take the next frame (RGB, HxWx3 uint8) and return every held object's mask on it."""
 
     def add(self, ids: Sequence[int], boxes: np.ndarray) -> None:
-        """Start objects on the current frame from boxes (N,4 xyxy, source pixels)."""
+        """Start objects on the current frame from boxes (N,4 xyxy, source pixels).
+
+        A tracker may also accept ``masks=`` (one HxW bool mask or None per box), used instead
+        of the box where the detector gave one (DINO-X)."""
 
     def reprompt(self, ids: Sequence[int], boxes: np.ndarray) -> None:
         """Correct objects on the current frame with new boxes; the others are untouched."""

@@ -42,6 +42,20 @@ _STD = (0.229, 0.224, 0.225)
 _UNKNOWN_LENGTH = 1 << 30
 
 
+def _stack_entries(per_object: list[dict[int, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """Per-object memory entries of the same frames, concatenated along the batch dimension."""
+    stacked = {}
+    for t in per_object[0]:
+        entries = [entries_of_one[t] for entries_of_one in per_object]
+        features = [e["maskmem_features"] for e in entries]
+        stacked[t] = {
+            "maskmem_features": None if features[0] is None else torch.cat(features),
+            "maskmem_pos_enc": [x.expand(len(entries), -1, -1, -1) for x in entries[0]["maskmem_pos_enc"]],
+            "obj_ptr": torch.cat([e["obj_ptr"] for e in entries]),
+        }
+    return stacked
+
+
 @dataclass
 class ObjectMemory:
     """What SAM 2 can still read for one object, in the layout its ``track_step`` expects."""
@@ -109,18 +123,24 @@ class SAM2Engine:
             self._features = self._encode(frame)
             for memory in self._objects.values():
                 self._prune(memory, index)
-                out = self._track(memory, index, point_inputs=None)
-                memory.non_cond[index] = self._compact(out)
+            for group in self._groups():
+                self._track_batch(group, index)
         return self.current()
 
     @torch.inference_mode()
-    def add(self, ids: Sequence[int], boxes: np.ndarray) -> None:
-        """Start new objects on the current frame, each from a box (xyxy, source pixels)."""
-        for obj_id, box in zip(ids, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)):
+    def add(self, ids: Sequence[int], boxes: np.ndarray, masks: Sequence[np.ndarray | None] | None = None) -> None:
+        """Start new objects on the current frame, each from a box (xyxy, source pixels).
+
+        Where a mask (HxW bool, source size) is given for an object, SAM 2 is prompted with the
+        mask instead of the box (as the reference predictor's ``add_new_mask``).
+        """
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        masks = list(masks) if masks is not None else [None] * len(boxes)
+        for obj_id, box, mask in zip(ids, boxes, masks):
             if obj_id in self._objects:
                 raise ValueError(f"object id {obj_id} is already tracked")
             self._objects[int(obj_id)] = ObjectMemory()
-            self._prompt(int(obj_id), box)
+            self._prompt(int(obj_id), box, mask)
 
     @torch.inference_mode()
     def reprompt(self, ids: Sequence[int], boxes: np.ndarray) -> None:
@@ -263,16 +283,17 @@ class SAM2Engine:
         _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
         return vision_feats, vision_pos, feat_sizes
 
-    def _track(self, memory: ObjectMemory, index: int, point_inputs: dict | None, reverse: bool = False) -> dict:
+    def _track(self, memory: ObjectMemory, index: int, point_inputs: dict | None, reverse: bool = False,
+               mask_inputs: torch.Tensor | None = None) -> dict:
         vision_feats, vision_pos, feat_sizes = self._features
         out = self.model.track_step(
             frame_idx=index,
-            is_init_cond_frame=point_inputs is not None,
+            is_init_cond_frame=point_inputs is not None or mask_inputs is not None,
             current_vision_feats=vision_feats,
             current_vision_pos_embeds=vision_pos,
             feat_sizes=feat_sizes,
             point_inputs=point_inputs,
-            mask_inputs=None,
+            mask_inputs=mask_inputs,
             output_dict=memory.as_output_dict(),
             num_frames=_UNKNOWN_LENGTH,
             track_in_reverse=reverse,
@@ -282,16 +303,55 @@ class SAM2Engine:
         memory.score = float(out["object_score_logits"].float().max())
         return out
 
-    def _prompt(self, obj_id: int, box: np.ndarray) -> None:
+    def _groups(self) -> list[list[ObjectMemory]]:
+        """Objects whose memory holds the same frames: SAM 2 can run them as one batch."""
+        groups: dict[tuple, list[ObjectMemory]] = {}
+        for memory in self._objects.values():
+            layout = (tuple(sorted(memory.cond)),
+                      tuple(sorted((t, out["maskmem_features"] is not None) for t, out in memory.non_cond.items())))
+            groups.setdefault(layout, []).append(memory)
+        return list(groups.values())
+
+    def _track_batch(self, memories: list[ObjectMemory], index: int) -> None:
+        """Propagate several objects at once; each keeps its own memory (results are split back)."""
+        if len(memories) == 1:
+            memories[0].non_cond[index] = self._compact(self._track(memories[0], index, point_inputs=None))
+            return
+        batch = ObjectMemory(cond=_stack_entries([m.cond for m in memories]),
+                             non_cond=_stack_entries([m.non_cond for m in memories]))
+        vision_feats, vision_pos, feat_sizes = self._features
+        n = len(memories)
+        self._features = ([x.expand(-1, n, -1) for x in vision_feats], [x.expand(-1, n, -1) for x in vision_pos],
+                          feat_sizes)
+        try:
+            out = self._track(batch, index, point_inputs=None)
+        finally:
+            self._features = (vision_feats, vision_pos, feat_sizes)
+        compact = self._compact(out)
+        scores = out["object_score_logits"].float()
+        for k, memory in enumerate(memories):
+            memory.logits = out["pred_masks"][k:k + 1]
+            memory.score = float(scores[k].max())
+            memory.non_cond[index] = {"maskmem_features": compact["maskmem_features"][k:k + 1],
+                                      "maskmem_pos_enc": compact["maskmem_pos_enc"],
+                                      "obj_ptr": compact["obj_ptr"][k:k + 1]}
+
+    def _prompt(self, obj_id: int, box: np.ndarray, mask: np.ndarray | None = None) -> None:
         if self._features is None or self._video_hw is None:
             raise RuntimeError("call step() with a frame before adding objects")
-        h, w = self._video_hw
-        scale = torch.tensor([self.image_size / w, self.image_size / h], device=self.device)
-        coords = torch.as_tensor(box, device=self.device).view(1, 2, 2) * scale
-        labels = torch.tensor([[2, 3]], dtype=torch.int32, device=self.device)  # box corners
         memory = self._objects[obj_id]
         with self._autocast():
-            out = self._track(memory, self._index, {"point_coords": coords, "point_labels": labels})
+            if mask is not None and np.any(mask):
+                mask_inputs = torch.as_tensor(np.asarray(mask), device=self.device)[None, None].float()
+                mask_inputs = F.interpolate(mask_inputs, size=(self.image_size, self.image_size), mode="bilinear",
+                                            align_corners=False, antialias=True)
+                out = self._track(memory, self._index, None, mask_inputs=(mask_inputs >= 0.5).float())
+            else:
+                h, w = self._video_hw
+                scale = torch.tensor([self.image_size / w, self.image_size / h], device=self.device)
+                coords = torch.as_tensor(box, device=self.device).view(1, 2, 2) * scale
+                labels = torch.tensor([[2, 3]], dtype=torch.int32, device=self.device)  # box corners
+                out = self._track(memory, self._index, {"point_coords": coords, "point_labels": labels})
         memory.non_cond.pop(self._index, None)
         memory.cond[self._index] = self._compact(out)
         self._prune(memory, self._index)

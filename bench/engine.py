@@ -1,0 +1,247 @@
+"""Benchmark: the streaming SAM 2 engine against sam2's reference video predictor.
+
+For each video length and object count, both methods track the same synthetic video (moving
+boxes) with the same random-weight SAM 2.1 tiny, side by side in one run, each run in a fresh
+process so that peak memory is its own:
+
+- ``engine``: ``SAM2Engine.step`` frame by frame (frames generated on the fly, as a stream);
+- ``reference``: ``SAM2VideoPredictor.init_state`` on a JPEG folder of the same frames, then
+  ``propagate_in_video`` (ms/frame counts propagation only; init_state is reported apart).
+
+    python bench/engine.py --json                       # the issue's grid: 100/1000/3000 frames, 1/8 objects, 512
+    python bench/engine.py --frames 100 300 --image-size 256 --json
+
+Prints one JSON object: {"config": ..., "runs": [{"method", "frames", "objects", "ms_per_frame",
+"peak_rss_mb", "rss_mb_by_frame", ["peak_gpu_mb"], ...}, ...]}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+WARMUP = 3
+PALETTE = [(220, 40, 40), (40, 200, 60), (40, 80, 220), (230, 200, 40), (200, 40, 200), (40, 210, 210),
+           (250, 140, 30), (150, 150, 150)]
+
+
+@functools.lru_cache(maxsize=2)
+def _texture(size: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(40, 90, size=(size, size, 3), dtype=np.uint8)
+
+
+def make_frame(t: int, size: int, objects: int) -> np.ndarray:
+    """Frame t of a synthetic video: `objects` coloured boxes moving over a fixed texture."""
+    frame = _texture(size).copy()
+    side = size // 8
+    for k in range(objects):
+        x = int((k * size / objects + 2 * t) % (size - side))
+        y = int(size / 2 + (size / 3) * np.sin(t / 20 + k) - side / 2)
+        frame[y:y + side, x:x + side] = PALETTE[k % len(PALETTE)]
+    return frame
+
+
+def first_boxes(size: int, objects: int) -> np.ndarray:
+    side = size // 8
+    boxes = []
+    for k in range(objects):
+        x = int((k * size / objects) % (size - side))
+        y = int(size / 2 + (size / 3) * np.sin(k) - side / 2)
+        boxes.append([x, y, x + side, y + side])
+    return np.array(boxes, dtype=np.float32)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _model(image_size: int, device: str):
+    import torch
+
+    from promptrack.trackers.sam2_engine import load_sam2_model
+
+    torch.manual_seed(0)
+    return load_sam2_model(CONFIG, None, device, image_size)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _checkpoints(frames: int) -> set[int]:
+    return {min(frames - 1, n) for n in (10, 100, 300, 1000, 2000, 3000)} | {frames - 1}
+
+
+def run_engine(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
+    import torch
+
+    from promptrack.trackers.sam2_engine import SAM2Engine
+
+    model = _model(image_size, device)
+    if compile_:
+        model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0)
+    samples, elapsed = {}, 0.0
+    for t in range(frames):
+        frame = make_frame(t, image_size, objects)  # decoding is not timed: the reference's is not either
+        _sync(device)
+        start = time.perf_counter()
+        engine.step(t, frame)
+        _sync(device)
+        if t >= WARMUP:
+            elapsed += time.perf_counter() - start
+        if t == 0:
+            engine.add(list(range(1, objects + 1)), first_boxes(image_size, objects))
+        if t in _checkpoints(frames):
+            samples[t + 1] = round(rss_mb(), 1)
+    return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples,
+            "stored_entries_per_object": max(engine.memory_entries().values())}
+
+
+def run_reference(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
+    import torch
+
+    model = _model(image_size, device)
+    if compile_:
+        model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
+    with autocast:
+        t0 = time.perf_counter()
+        state = model.init_state(folder)
+        init_s = time.perf_counter() - t0
+        for k, box in enumerate(first_boxes(image_size, objects)):
+            model.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, box=box)
+        samples, start = {}, None
+        for t, _, _ in model.propagate_in_video(state):
+            if t == WARMUP:
+                _sync(device)
+                start = time.perf_counter()
+            if t in _checkpoints(frames):
+                samples[t + 1] = round(rss_mb(), 1)
+        _sync(device)
+    elapsed = time.perf_counter() - start
+    return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples, "init_state_s": init_s}
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_grad_enabled(False)
+    run = run_engine if args.worker == "engine" else run_reference
+    with torch.inference_mode():
+        result = run(args.n, args.k, args.image_size, args.device, args.compile, args.folder)
+    result.update(method=args.worker, frames=args.n, objects=args.k, peak_rss_mb=round(peak_rss_mb(), 1),
+                  ms_per_frame=round(result["ms_per_frame"], 2))
+    if args.device.startswith("cuda"):
+        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print("RESULT " + json.dumps(result))
+
+
+def write_jpegs(folder: Path, frames: int, objects: int, size: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in range(frames):
+        path = folder / f"{t:05d}.jpg"
+        if not path.exists():
+            Image.fromarray(make_frame(t, size, objects)).save(path, quality=95)
+
+
+def hardware() -> dict:
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+    try:
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line)
+        info["ram_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    info["torch"] = torch.__version__
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 3000])
+    p.add_argument("--objects", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--image-size", type=int, default=512)
+    p.add_argument("--methods", nargs="+", default=["engine", "reference"], choices=["engine", "reference"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the image encoder (CUDA)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    p.add_argument("--worker", choices=["engine", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--k", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--folder", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.worker:
+        return worker(args)
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="promptrack-bench-") as tmp:
+        for frames in args.frames:
+            for objects in args.objects:
+                folder = Path(tmp) / f"{objects}obj_{frames}"
+                if "reference" in args.methods:
+                    write_jpegs(folder, frames, objects, args.image_size)
+                for method in args.methods:  # side by side: both methods on each setting in turn
+                    cmd = [sys.executable, __file__, "--worker", method, "--n", str(frames), "--k", str(objects),
+                           "--image-size", str(args.image_size), "--device", args.device, "--folder", str(folder)]
+                    if args.compile:
+                        cmd.append("--compile")
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+                    if line is None:
+                        runs.append({"method": method, "frames": frames, "objects": objects,
+                                     "error": (out.stderr.strip().splitlines() or ["no output"])[-1]})
+                    else:
+                        runs.append(json.loads(line[len("RESULT "):]))
+                    print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    report = {"config": {"model": "sam2.1-hiera-tiny (random weights)", "image_size": args.image_size,
+                         "device": args.device, "compile": args.compile, "hardware": hardware()}, "runs": runs}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    print(f"{'method':<10}{'frames':>7}{'objects':>8}{'ms/frame':>10}{'peak RSS MB':>13}")
+    for r in runs:
+        print(f"{r['method']:<10}{r['frames']:>7}{r['objects']:>8}{r.get('ms_per_frame', float('nan')):>10}"
+              f"{r.get('peak_rss_mb', float('nan')):>13}")
+
+
+if __name__ == "__main__":
+    main()
