@@ -109,3 +109,31 @@ def test_remove_and_reprompt_leave_other_objects_alone(model_256):
         a.add([1], boxes[:1])
     with pytest.raises(ValueError):
         a.step(3, frames[3])  # frames must come in order
+
+
+def test_mask_prompts_and_bf16_autocast_on_cpu():
+    torch.manual_seed(2)
+    model = load_sam2_model(CONFIG, None, "cpu", image_size=64)
+    frames = moving_boxes_frames(4, 96, 128)
+    mask = np.zeros((96, 128), bool)
+    mask[30:70, 10:40] = True
+    fp32 = SAM2Engine(model, device="cpu")
+    bf16 = SAM2Engine(model, device="cpu", dtype=torch.bfloat16)
+    for engine in (fp32, bf16):
+        engine.step(0, frames[0])
+        engine.add([7, 8], np.array([[10, 30, 40, 70], [60, 60, 95, 95]], float), masks=[mask, None])
+        assert set(engine._objects[7].cond) == {0}
+        for i in range(1, 4):
+            dets = engine.step(i, frames[i])
+        assert dets.mask.shape == (2, 96, 128) and list(dets.tracker_id) == [7, 8]
+    # a mask prompt is not the same prompt as its bounding box
+    box_only = SAM2Engine(model, device="cpu")
+    box_only.step(0, frames[0])
+    box_only.add([7], np.array([[10, 30, 40, 70]], float))
+    fp32_first = SAM2Engine(model, device="cpu")
+    fp32_first.step(0, frames[0])
+    fp32_first.add([7], np.array([[10, 30, 40, 70]], float), masks=[mask])
+    assert not torch.equal(box_only.mask_logits(), fp32_first.mask_logits())
+    # bf16 autocast follows fp32 closely
+    agree = np.mean((bf16.mask_logits().numpy() > 0) == (fp32.mask_logits().numpy() > 0))
+    assert agree > 0.9
