@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -69,8 +70,12 @@ class RtspServer:
 
     def __init__(self, log: Path) -> None:
         self.client_port, self.source_port = free_port(), free_port()
-        rtp = 2 * random.randrange(10000, 16000)  # RTP ports for publishers (even: RTP, odd: RTCP)
         self._log = open(log, "w")
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart, on the same ports) the relay."""
+        rtp = 2 * random.randrange(10000, 16000)  # RTP ports for publishers (even: RTP, odd: RTCP)
         self.proc = subprocess.Popen(
             [rtsp_server_binary(), "-c", str(self.client_port), "-s", str(self.source_port),
              "--client_listen_address", LOOPBACK, "--source_listen_address", LOOPBACK, "--rtp_start_port", str(rtp)],
@@ -83,6 +88,9 @@ class RtspServer:
 
     def read_url(self, path: str) -> str:
         return f"rtsp://{LOOPBACK}:{self.client_port}/{path}"
+
+    def stop(self) -> None:
+        _end(self.proc)
 
     def close(self) -> None:
         _end(self.proc)
@@ -105,11 +113,16 @@ class Publisher:
             raise RuntimeError("the RTSP publisher did not start")
         return self
 
-    def kill(self) -> None:
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL: the feed dies like a crash; SIGTERM: it ends its RTSP session first."""
         if self.proc is not None:
             if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
-            self.proc.wait(5)
+                self.proc.wait(5)
             self.proc.stdout.close()
             self.proc = None
 

@@ -4,12 +4,14 @@
 
 Two coloured boxes move over a noisy background (a red one left to right, a green one right to
 left), so a colour detector finds them on every frame. Frame numbers increase forever (the
-loop only repeats the picture). Exits when the server goes away or after --frames frames.
+loop only repeats the picture). Exits when the server goes away or after --frames frames; on
+SIGTERM it tears the RTSP session down first (SIGKILL does not, like a crash).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from fractions import Fraction
@@ -35,6 +37,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: never)")
     parser.add_argument("--size", default="160x120")
     args = parser.parse_args()
+    # SIGTERM ends like the end of the video: the RTSP session is torn down (the relay frees the path).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     width, height = map(int, args.size.split("x"))
     background = np.random.default_rng(0).integers(40, 90, size=(height, width, 3)).astype(np.uint8)
     rate = Fraction(args.fps).limit_denominator(1001)
