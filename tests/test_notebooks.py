@@ -1,0 +1,63 @@
+"""The notebooks run top to bottom, show pictures, and are committed without outputs.
+
+Each notebook runs in a fresh kernel of this interpreter (the project's venv), in ``notebooks/``
+as a user opens it, with the random-weight models of the fake hub (``HF_HOME``, offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CELL_TIMEOUT = 300  # seconds per cell; a whole notebook takes about a minute on a 2-core CPU
+PICTURES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def test_the_notebooks_are_there():
+    names = {p.stem for p in NOTEBOOKS}
+    assert {"01_quickstart", "02_results", "03_custom_detector"} <= names, names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for k, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name} cell {k} has outputs: clear them before committing"
+            assert cell.get("execution_count") is None, f"{path.name} cell {k} has an execution count"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def _shows(cell, kinds) -> bool:
+    return any(kind in out.get("data", {}) for out in cell.get("outputs", []) for kind in kinds)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, assets, hub_env):
+    notebook = nbformat.read(path, as_version=4)
+    # Last, a cell that says which interpreter and which hub the kernel had.
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import os, sys; print(sys.executable); print(os.environ.get('HF_HOME'), os.environ.get('HF_HUB_OFFLINE'))"))
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    start = time.monotonic()
+    client.execute(env=hub_env)  # raises CellExecutionError, with the cell and traceback, on any error
+    seconds = time.monotonic() - start
+    print(f"{path.name}: {seconds:.1f} s")
+
+    probe = notebook.cells[-1].outputs[0]["text"].splitlines()
+    assert Path(probe[0]).resolve() == Path(sys.executable).resolve(), f"kernel ran {probe[0]}, not {sys.executable}"
+    assert probe[1] == f"{hub_env['HF_HOME']} 1", "the kernel did not get the fake hub"
+    errors = [out for cell in notebook.cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    assert not errors
+    assert any(_shows(cell, PICTURES) for cell in notebook.cells), f"{path.name} shows no picture"
