@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from live_helpers import ColourTracker, Publisher, RtspServer, colour_detector, free_port
+from live_helpers import ColourTracker, colour_detector, free_port, publisher, rtsp_server  # noqa: F401 (fixtures)
 from promptrack.pipeline import LiveSession
 from promptrack.pipeline.config import LiveConfig, load_config
 from promptrack.pipeline.errors import ConfigError, InputError
@@ -31,29 +32,6 @@ from promptrack.pipeline.live_sinks import JsonLinesSink, SegmentedVideoSink
 
 FAST = ["device=cpu", "detect_every=5", "live.stall_timeout=2", "live.reconnect_initial=0.2",
         "live.reconnect_max=1", "live.stats_every=0", "live.view_port=0"]
-
-
-@pytest.fixture(scope="module")
-def rtsp_server(tmp_path_factory):
-    server = RtspServer(tmp_path_factory.mktemp("rtsp") / "server.log")
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def publisher(rtsp_server, request):
-    """A looping synthetic stream at rtsp://127.0.0.1:PORT/<test name>, killed with the test."""
-    made: list[Publisher] = []
-
-    def start(fps: float = 25.0, frames: int = 0) -> tuple[Publisher, str]:
-        path = request.node.name.replace("[", "_").replace("]", "")
-        pub = Publisher(rtsp_server.publish_url(path), fps=fps, frames=frames).start()
-        made.append(pub)
-        return pub, rtsp_server.read_url(path)
-
-    yield start
-    for pub in made:
-        pub.kill()
 
 
 def session(url, tmp_path, prompt="red . green", extra=(), **kwargs) -> LiveSession:
@@ -170,13 +148,53 @@ def test_files_and_bad_urls_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="not a live source"):
         LiveSession(str(tmp_path / "clip.mp4"), "car", detector=colour_detector, tracker=ColourTracker())
     dead = f"rtsp://127.0.0.1:{free_port()}/nothing"
-    live = session(dead, tmp_path, extra=["live.open_timeout=2"])
     with pytest.raises(InputError, match="cannot open live source") as err:
-        live.run()
+        session(dead, tmp_path, extra=["live.open_timeout=2"])
     assert "\n" not in str(err.value)
 
 
 # -- against the RTSP server --------------------------------------------------------------------
+def test_run_ends_cleanly_on_sigint_and_after_max_frames(publisher, tmp_path):
+    """run() in the main thread, as the CLI calls it: SIGINT closes every file valid."""
+    _, url = publisher(fps=25)
+    live = session(url, tmp_path / "a", extra=["live.segment_seconds=1"])
+
+    def interrupt():
+        deadline = time.monotonic() + 30
+        while live.stats.frames < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    ours = signal.signal(signal.SIGINT, lambda *_: None)  # a late SIGINT must never reach pytest
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        frames = live.run()
+    finally:
+        time.sleep(0.2)
+        signal.signal(signal.SIGINT, ours)
+    assert live.stopped and frames >= 30
+    name = next((tmp_path / "a").glob("*.tracks.jsonl")).name.split(".")[0]
+    assert len(read_jsonl(tmp_path / "a" / f"{name}.tracks.jsonl")) == frames
+    assert check_segments(tmp_path / "a", name) == frames
+
+    short = session(url, tmp_path / "b", extra=["max_frames=7"])
+    assert short.run() == 7 and not short.stopped
+
+
+def test_busy_view_port_is_one_line_error(publisher, tmp_path):
+    import socket
+
+    from promptrack.pipeline.errors import OutputError
+
+    _, url = publisher(fps=25)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        with pytest.raises(OutputError, match="live.view_port=N") as err:
+            session(url, tmp_path, extra=[f"live.view_port={holder.getsockname()[1]}"])
+    assert "\n" not in str(err.value)
+
+
 def test_session_tracks_stream_into_jsonl_and_segments(publisher, tmp_path):
     _, url = publisher(fps=25)
     live = session(url, tmp_path, extra=["live.segment_seconds=1"])

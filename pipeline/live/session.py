@@ -142,15 +142,24 @@ class LiveSession:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.output_dir = prepare_output_dir(output_dir) if output_dir is not None else None
         self.outputs: dict[str, Path] = {}
-        self.pipeline = TrackingPipeline(self.config, detector=detector, tracker=tracker)
-        self._force = _ForceKeyframe(self.pipeline.cadence)
-        self.pipeline.cadence = self._force
         self.stats = LiveStats(self.config.live.latency_window)
-        self.capture: LiveCapture | None = None
-        self.view: MjpegServer | None = None
         self.processed = 0
+        self.view: MjpegServer | None = None
         self._stop = threading.Event()
         self._started = False
+        # The stream and the view port are checked before the models load: a typo fails at once.
+        # (Frames that arrive while the models load are simply dropped: the newest one wins.)
+        live = self.config.live
+        self.capture = LiveCapture(self.url, live, self.log).start()
+        try:
+            if live.view_port:
+                self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
+            self.pipeline = TrackingPipeline(self.config, detector=detector, tracker=tracker)
+        except BaseException:
+            self._release()
+            raise
+        self._force = _ForceKeyframe(self.pipeline.cadence)
+        self.pipeline.cadence = self._force
 
     # -- control -------------------------------------------------------------------------
     def set_prompt(self, prompt: str | Sequence[str]) -> None:
@@ -163,6 +172,13 @@ class LiveSession:
     def stop(self) -> None:
         """End the run after the frame in hand; every output is closed valid."""
         self._stop.set()
+        if not self._started:  # never ran: let the stream and the view go now
+            self._release()
+
+    def _release(self) -> None:
+        if self.view is not None:
+            self.view.close()
+        self.capture.stop()
 
     @property
     def stopped(self) -> bool:
@@ -235,7 +251,6 @@ class LiveSession:
             raise RuntimeError("a LiveSession runs once: create a new one")
         self._started = True
         live = self.config.live
-        self.capture = LiveCapture(self.url, live, self.log).start()
         sinks: list = []
         reporter = None
         try:
@@ -259,15 +274,12 @@ class LiveSession:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - close the others whatever happens
                     self.log(f"live: closing {type(sink).__name__} failed: {exc}")
-            if self.view is not None:
-                self.view.close()
-            self.capture.stop()
+            self._release()
 
     def _open_sinks(self, source: LiveSource) -> list:
         live, out, info = self.config.live, self.output_dir, source.info
         sinks: list = []
-        if live.view_port:
-            self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
+        if self.view is not None:
             sinks.append(MjpegViewSink(self.view, live.view_fps, live.view_quality, self.config.output.mask_opacity))
         if out is None:
             return sinks
