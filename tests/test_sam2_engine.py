@@ -103,8 +103,9 @@ def test_remove_and_reprompt_leave_other_objects_alone(model_256):
         if i == 3:
             b.remove([2])
             assert b.ids == [1]
-    # object 1 never noticed what happened to object 2
-    assert torch.equal(a.mask_logits()[0], b.mask_logits()[0])
+    # object 1 never noticed what happened to object 2 (up to float rounding: `a` runs both objects
+    # as one batch, `b` runs object 1 alone after the removal)
+    torch.testing.assert_close(a.mask_logits()[0], b.mask_logits()[0], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError):
         a.add([1], boxes[:1])
     with pytest.raises(ValueError):
