@@ -75,7 +75,8 @@ def test_live_uris_names_and_av_inputs():
     assert is_live_uri("rtsp://127.0.0.1:8554/cam") and is_live_uri("camera:0") and is_live_uri("udp://@:1234")
     assert not is_live_uri("clip.mp4") and not is_live_uri("/data/frames") and not is_live_uri("camera")
     assert live_name("rtsp://127.0.0.1:8554/cam") == "cam" and live_name("camera:1") == "camera1"
-    assert live_name("http://127.0.0.1/live/stream.m3u8") == "stream" and live_name("rtsp://127.0.0.1:8554/") == "127_0_0_1"
+    assert live_name("http://127.0.0.1/live/stream.m3u8") == "stream"
+    assert live_name("rtsp://127.0.0.1:8554/") == "127_0_0_1"
     live = LiveConfig(rtsp_transport="tcp", ffmpeg_options={"probesize": "32768"})
     assert av_input("camera:2", live) == ("/dev/video2", {"format": "v4l2", "options": {"probesize": "32768"}})
     url, kwargs = av_input("rtsp://127.0.0.1:8554/cam", live)

@@ -134,6 +134,7 @@ class LiveCapture:
         self._slot = NewestFrame()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_frame = time.monotonic()
 
     @property
     def dropped(self) -> int:
@@ -184,13 +185,15 @@ class LiveCapture:
     def _run(self, container) -> None:
         delay = self.live.reconnect_initial
         while not self._stop.is_set():
-            reason = "stream ended"
             try:
                 for frame in container.decode(video=0):
                     self._deliver(frame)
                     delay = self.live.reconnect_initial  # frames flow again: the next failure starts over
                     if self._stop.is_set():
                         break
+                # PyAV ends the iteration quietly when its read timeout interrupts a silent stream.
+                silent = time.monotonic() - self._last_frame
+                reason = f"stalled: no data for {silent:.0f} s" if silent >= self.live.stall_timeout else "stream ended"
             except Exception as exc:  # noqa: BLE001 - a live source may fail in any way; we reconnect
                 reason = _reason(exc)
             finally:
@@ -215,7 +218,8 @@ class LiveCapture:
                 break
 
     def _deliver(self, frame) -> None:
-        self._slot.put(CapturedFrame(frame, self.received, frame.time, time.time(), time.monotonic()))
+        self._last_frame = time.monotonic()
+        self._slot.put(CapturedFrame(frame, self.received, frame.time, time.time(), self._last_frame))
         self.received += 1
 
 
