@@ -127,6 +127,30 @@ class Publisher:
             self.proc = None
 
 
+# -- fixtures (import them into a test module to use them) -----------------------------------------
+@pytest.fixture(scope="module")
+def rtsp_server(tmp_path_factory):
+    server = RtspServer(tmp_path_factory.mktemp("rtsp") / "server.log")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def publisher(rtsp_server, request):
+    """A looping synthetic stream at rtsp://127.0.0.1:PORT/<test name>, killed with the test."""
+    made: list[Publisher] = []
+
+    def start(fps: float = 25.0, frames: int = 0) -> tuple[Publisher, str]:
+        path = request.node.name.replace("[", "_").replace("]", "")
+        pub = Publisher(rtsp_server.publish_url(path), fps=fps, frames=frames).start()
+        made.append(pub)
+        return pub, rtsp_server.read_url(path)
+
+    yield start
+    for pub in made:
+        pub.kill()
+
+
 # -- colour stubs: a detector and a mask tracker that know red and green boxes ------------------
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60)}
 
