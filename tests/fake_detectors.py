@@ -42,14 +42,10 @@ def _bert_vocab_real():
         return BertTokenizerFast.from_pretrained(tmp), len(vocab)
 
 
-def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
-    """MM-Grounding-DINO (the class LLMDet checkpoints use too) with random weights.
-
-    ``size="real"`` is the Swin-T tiny model of ``openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det``.
-    """
+def _write_grounding_family(folder: str | Path, config_cls, model_cls, size: str, seed: int) -> Path:
+    """A Grounding DINO-family model (same layout and processor) with random weights."""
     import torch
-    from transformers import (BertConfig, GroundingDinoImageProcessor, GroundingDinoProcessor,
-                              MMGroundingDinoConfig, MMGroundingDinoForObjectDetection, SwinConfig)
+    from transformers import BertConfig, GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +54,7 @@ def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 
         tokenizer, vocab_size = _bert_vocab_real()
         backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
                               out_indices=[2, 3, 4])
-        config = MMGroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
+        config = config_cls(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
         image_processor = GroundingDinoImageProcessor()
     else:
         tokenizer, vocab_size = _bert_tokenizer()
@@ -67,47 +63,31 @@ def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 
         text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                           intermediate_size=64, max_position_embeddings=256)
         # decoder_layers >= 2: the two-stage head needs a refinement layer.
-        config = MMGroundingDinoConfig(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
-                                       decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                                       encoder_attention_heads=2, decoder_attention_heads=2, num_queries=30,
-                                       encoder_n_points=2, decoder_n_points=2)
+        config = config_cls(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
+                            decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, encoder_attention_heads=2,
+                            decoder_attention_heads=2, num_queries=30, encoder_n_points=2, decoder_n_points=2)
         image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 96, "longest_edge": 160})
-    model = MMGroundingDinoForObjectDetection(config).eval()
+    model = model_cls(config).eval()
     GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(folder))
     model.save_pretrained(str(folder))
     return folder
+
+
+def write_mm_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """MM-Grounding-DINO (the class LLMDet checkpoints use too) with random weights.
+
+    ``size="real"`` is the Swin-T tiny model of ``openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det``.
+    """
+    from transformers import MMGroundingDinoConfig, MMGroundingDinoForObjectDetection
+
+    return _write_grounding_family(folder, MMGroundingDinoConfig, MMGroundingDinoForObjectDetection, size, seed)
 
 
 def write_grounding_dino(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """Grounding DINO with random weights; ``size="real"`` is grounding-dino-tiny (Swin-T, BERT-base)."""
-    import torch
-    from transformers import (BertConfig, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import GroundingDinoConfig, GroundingDinoForObjectDetection
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    if size == "real":
-        tokenizer, vocab_size = _bert_vocab_real()
-        backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
-                              out_indices=[2, 3, 4])
-        config = GroundingDinoConfig(backbone_config=backbone, text_config=BertConfig(vocab_size=vocab_size))
-        image_processor = GroundingDinoImageProcessor()
-    else:
-        tokenizer, vocab_size = _bert_tokenizer()
-        backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
-                              out_features=["stage2", "stage3", "stage4"])
-        text = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=256)
-        config = GroundingDinoConfig(backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
-                                     decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                                     encoder_attention_heads=2, decoder_attention_heads=2, num_queries=30,
-                                     encoder_n_points=2, decoder_n_points=2)
-        image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 96, "longest_edge": 160})
-    model = GroundingDinoForObjectDetection(config).eval()
-    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(folder))
-    model.save_pretrained(str(folder))
-    return folder
+    return _write_grounding_family(folder, GroundingDinoConfig, GroundingDinoForObjectDetection, size, seed)
 
 
 def _byte_symbols() -> list[str]:
