@@ -70,6 +70,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     missing = [name for name, value in (("input", args.input), ("--prompt", args.prompt)) if value is None]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
+    if args.quiet:  # also silence the hub's and transformers' own progress bars
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     # Imports after parsing, so --help is instant and never touches torch.
     from .api import track_video
     from .config import load_config
