@@ -11,7 +11,11 @@ process so that peak memory is its own:
     python bench/engine.py --json                       # the issue's grid: 100/1000/3000 frames, 1/8 objects, 512
     python bench/engine.py --frames 100 300 --image-size 256 --json
 
-Prints one JSON object: {"config": ..., "runs": [{"method", "frames", "objects", "ms_per_frame",
+Speed ratios are measured in one more process that runs both methods frame by frame in turn
+(``--pair-frames``), so a load that changes during the run hits both alike.
+
+Prints one JSON object: {"config": ..., "interleaved": [{"objects", "engine_ms_per_frame",
+"reference_ms_per_frame", "ratio"}, ...], "runs": [{"method", "frames", "objects", "ms_per_frame",
 "peak_rss_mb", "rss_mb_by_frame", ["peak_gpu_mb"], ...}, ...]}.
 """
 
@@ -144,6 +148,42 @@ def run_reference(frames: int, objects: int, image_size: int, device: str, compi
     return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples, "init_state_s": init_s}
 
 
+def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
+    """Both methods in one process, frame by frame in turn: the speed ratio, immune to load drift."""
+    import torch
+    from PIL import Image
+
+    from promptrack.trackers.sam2_engine import SAM2Engine
+
+    model = _model(image_size, device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
+    with autocast:
+        state = model.init_state(folder)
+        for k, box in enumerate(first_boxes(image_size, objects)):
+            model.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, box=box)
+        reference = model.propagate_in_video(state)
+        spent = {"engine": 0.0, "reference": 0.0}
+        for t in range(frames):
+            frame = np.array(Image.open(Path(folder) / f"{t:05d}.jpg"))  # the very pixels the reference reads
+            _sync(device)
+            a = time.perf_counter()
+            engine.step(t, frame)
+            if t == 0:
+                engine.add(list(range(1, objects + 1)), first_boxes(image_size, objects))
+            _sync(device)
+            b = time.perf_counter()
+            next(reference)
+            _sync(device)
+            if t >= WARMUP:
+                spent["engine"] += b - a
+                spent["reference"] += time.perf_counter() - b
+    n = frames - WARMUP
+    return {"engine_ms_per_frame": 1000 * spent["engine"] / n, "reference_ms_per_frame": 1000 * spent["reference"] / n,
+            "ms_per_frame": 1000 * spent["engine"] / n, "ratio": spent["engine"] / spent["reference"]}
+
+
 class _null:
     def __enter__(self):
         return self
@@ -156,7 +196,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_grad_enabled(False)
-    run = run_engine if args.worker == "engine" else run_reference
+    run = {"engine": run_engine, "reference": run_reference, "pair": run_pair}[args.worker]
     with torch.inference_mode():
         result = run(args.n, args.k, args.image_size, args.device, args.compile, args.folder)
     result.update(method=args.worker, frames=args.n, objects=args.k, peak_rss_mb=round(peak_rss_mb(), 1),
@@ -191,6 +231,20 @@ def hardware() -> dict:
     return info
 
 
+def _spawn(args: argparse.Namespace, method: str, frames: int, objects: int, folder: Path) -> dict:
+    """One measurement in a fresh process (its peak memory is its own)."""
+    cmd = [sys.executable, __file__, "--worker", method, "--n", str(frames), "--k", str(objects),
+           "--image-size", str(args.image_size), "--device", args.device, "--folder", str(folder)]
+    if args.compile:
+        cmd.append("--compile")
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        return {"method": method, "frames": frames, "objects": objects,
+                "error": (out.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(line[len("RESULT "):])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 3000])
@@ -200,7 +254,9 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the image encoder (CUDA)")
     p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
-    p.add_argument("--worker", choices=["engine", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--pair-frames", type=int, default=100,
+                   help="frames of the interleaved speed comparison (0: skip)")
+    p.add_argument("--worker", choices=["engine", "reference", "pair"], help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--k", type=int, help=argparse.SUPPRESS)
     p.add_argument("--folder", help=argparse.SUPPRESS)
@@ -212,31 +268,30 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    runs = []
+    runs, pairs = [], []
     with tempfile.TemporaryDirectory(prefix="promptrack-bench-") as tmp:
+        for objects in args.objects if args.pair_frames else []:
+            folder = Path(tmp) / f"{objects}obj_pair"
+            write_jpegs(folder, args.pair_frames, objects, args.image_size)
+            pairs.append(_spawn(args, "pair", args.pair_frames, objects, folder))
+            print(json.dumps(pairs[-1]), file=sys.stderr, flush=True)
         for frames in args.frames:
             for objects in args.objects:
                 folder = Path(tmp) / f"{objects}obj_{frames}"
                 if "reference" in args.methods:
                     write_jpegs(folder, frames, objects, args.image_size)
                 for method in args.methods:  # side by side: both methods on each setting in turn
-                    cmd = [sys.executable, __file__, "--worker", method, "--n", str(frames), "--k", str(objects),
-                           "--image-size", str(args.image_size), "--device", args.device, "--folder", str(folder)]
-                    if args.compile:
-                        cmd.append("--compile")
-                    out = subprocess.run(cmd, capture_output=True, text=True)
-                    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-                    if line is None:
-                        runs.append({"method": method, "frames": frames, "objects": objects,
-                                     "error": (out.stderr.strip().splitlines() or ["no output"])[-1]})
-                    else:
-                        runs.append(json.loads(line[len("RESULT "):]))
+                    runs.append(_spawn(args, method, frames, objects, folder))
                     print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     report = {"config": {"model": "sam2.1-hiera-tiny (random weights)", "image_size": args.image_size,
-                         "device": args.device, "compile": args.compile, "hardware": hardware()}, "runs": runs}
+                         "device": args.device, "compile": args.compile, "hardware": hardware()},
+              "interleaved": pairs, "runs": runs}
     if args.json:
         print(json.dumps(report, indent=1))
         return
+    for pair in pairs:
+        print(f"interleaved, {pair['objects']} objects: engine {pair['engine_ms_per_frame']:.1f} ms/frame, "
+              f"reference {pair['reference_ms_per_frame']:.1f} ms/frame, ratio {pair.get('ratio', 0):.2f}")
     print(f"{'method':<10}{'frames':>7}{'objects':>8}{'ms/frame':>10}{'peak RSS MB':>13}")
     for r in runs:
         print(f"{r['method']:<10}{r['frames']:>7}{r['objects']:>8}{r.get('ms_per_frame', float('nan')):>10}"
