@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from live_helpers import rtsp_server_binary
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ PICTURES = ("image/png", "image/jpeg", "image/svg+xml")
 
 def test_the_notebooks_are_there():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"01_quickstart", "02_results", "03_custom_detector"} <= names, names
+    assert {"01_quickstart", "02_results", "03_custom_detector", "04_live_stream"} <= names, names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -44,6 +45,8 @@ def _shows(cell, kinds) -> bool:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, assets, hub_env):
+    if "live" in path.stem:
+        rtsp_server_binary()  # the live notebook starts its own RTSP relay on loopback
     notebook = nbformat.read(path, as_version=4)
     # Last, a cell that says which interpreter and which hub the kernel had.
     notebook.cells.append(nbformat.v4.new_code_cell(
