@@ -55,7 +55,11 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return out
 
 
-def _model_names(config: Config) -> dict[str, str]:
+def _model_names(config: Config, detector: object | None = None) -> dict[str, str]:
+    """Names of the models for the outputs; a detector passed from Python is named by itself."""
+    if detector is not None:
+        name = getattr(detector, "name", None) or getattr(detector, "__name__", None) or type(detector).__name__
+        return {**_model_names(config), "detector": str(name)}
     # The default weights of the local families; cloud and plugin detectors are named by themselves.
     default_weights = {"yolox": "yolox_nano", "grounding-dino": "grounding-dino-tiny"}
     detector = config.detector.model or default_weights.get(config.detector.name, config.detector.name)
@@ -103,7 +107,7 @@ def track_video(
     info = stream.info
     try:
         if out is not None:
-            models = _model_names(config)
+            models = _model_names(config, detector)
             if config.output.json:
                 outputs["json"] = out / f"{info.stem}.tracks.json"
                 json_sink = JsonSink(outputs["json"], info, phrases, models, config_to_dict(config))

@@ -143,6 +143,7 @@ def test_callable_detector_through_track_video(tmp_path, monkeypatch):
     assert [(t["id"], t["label"]) for t in result.tracks] == [(1, "boat")]
     data = json.loads(result.outputs["json"].read_text())
     assert [o["label"] for f in data["frames"] for o in f["objects"]] == ["boat"] * 4
+    assert data["models"]["detector"] == "find_boat"  # the callable, not the config's default
 
 
 def test_list_detectors_cli(capsys):

@@ -155,6 +155,7 @@ class LiveSession:
             if live.view_port:
                 self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
             self.pipeline = TrackingPipeline(self.config, detector=detector, tracker=tracker)
+            self._custom_detector = detector
         except BaseException:
             self._release()
             raise
@@ -307,7 +308,7 @@ class LiveSession:
         path = self.output_dir / f"{self.name}.session.json"
         body = {"schema": SCHEMA, "mode": "live",
                 "source": {"uri": info.uri, "fps": info.fps, "width": info.width, "height": info.height},
-                "prompt": list(self.phrases), "models": _model_names(self.config),
+                "prompt": list(self.phrases), "models": _model_names(self.config, self._custom_detector),
                 "config": config_to_dict(self.config), "tracks": f"{self.name}.tracks.jsonl",
                 "segments": f"{self.name}.NNN.mp4", "updated": round(time.time(), 3)}
         tmp = path.with_name(path.name + ".tmp")
