@@ -24,13 +24,28 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("PROMPTRACK_MODEL_DIR", None)
 
 
+def missing(message: str) -> None:
+    """Something a test needs is not here: a failure in CI (CI=true), elsewhere a skip."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: this is a failure, not a skip)")
+    pytest.skip(message)
+
+
 def require_assets() -> Path:
     """The shared assets folder; missing in CI is a failure, elsewhere a skip."""
-    if (ASSETS / "README.md").is_file():
-        return ASSETS
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"shared assets missing at {ASSETS} (CI=true: this is a failure, not a skip)")
-    pytest.skip(f"shared assets not found at {ASSETS}")
+    if not (ASSETS / "README.md").is_file():
+        missing(f"shared assets not found at {ASSETS}")
+    return ASSETS
+
+
+def require_module(name: str):
+    """Import a test-only module; missing in CI is a failure, elsewhere a skip."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"{name} not installed: run make setup")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
+from conftest import require_module  # noqa: E402
 from assocsim.metrics import clear, evaluate, hota, identity  # noqa: E402
 from assocsim.runners import mask_agreement, run_gsam2_rule, run_promptrack, score  # noqa: E402
 from assocsim.scenarios import build, names  # noqa: E402
@@ -57,7 +58,7 @@ def test_thresholds():
 
 
 def test_matches_trackeval_on_random_sequences():
-    te = pytest.importorskip("trackeval.metrics")
+    te = require_module("trackeval.metrics")
     rng = np.random.default_rng(0)
     for _ in range(60):
         frames = []
