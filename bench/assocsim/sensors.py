@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptrack.trackers.association import box_iou
+
 from .scene import Scene
 
 DIM = 32  # appearance vector size
@@ -46,14 +48,6 @@ def _bbox(mask: np.ndarray) -> np.ndarray | None:
     if not len(rows):
         return None
     return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=float)
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass
@@ -179,8 +173,9 @@ class SimMaskTracker:
         best, best_iou = None, 0.35
         for i in range(len(self.scene.actors)):
             vb = _bbox(view.visible[i])
-            if vb is not None and _box_iou(vb, box) > best_iou:
-                best, best_iou = i, _box_iou(vb, box)
+            iou = float(box_iou(vb, box)[0, 0]) if vb is not None else 0.0
+            if iou > best_iou:
+                best, best_iou = i, iou
         return best
 
     def render(self, obj: _Object) -> np.ndarray:
