@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -21,7 +22,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The presets ship inside the package (``configs/`` is mapped to ``promptrack.configs``), so they are
+# found the same way from a checkout, an editable install and a wheel.
+PRESETS = files("promptrack.configs")
 
 
 @dataclass
@@ -116,21 +119,22 @@ class Config:
 
 def preset_names() -> list[str]:
     """Names of the presets shipped in ``configs/``."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return sorted(p.name[: -len(".yaml")] for p in PRESETS.iterdir() if p.name.endswith(".yaml"))
 
 
-def _preset_path(preset: str) -> Path:
+def _preset_text(preset: str) -> str:
+    """The YAML text of a shipped preset or of a ``.yaml`` file."""
     path = Path(preset)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"config file not found: {preset}")
-        return path
-    path = PRESET_DIR / f"{preset}.yaml"
-    if not path.is_file():
+        return path.read_text()
+    resource = PRESETS / f"{preset}.yaml"
+    if not resource.is_file():
         raise ConfigError(
             f"unknown config preset {preset!r}: use one of {', '.join(preset_names())} or a .yaml path"
         )
-    return path
+    return resource.read_text()
 
 
 def load_config(
@@ -146,7 +150,7 @@ def load_config(
     try:
         cfg = OmegaConf.structured(Config)
         if preset:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(_preset_path(preset)))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_preset_text(preset)))
         for item in overrides:
             if "=" not in item:
                 raise ConfigError(f"bad override {item!r}: write key=value, e.g. tracker.image_size=512")
