@@ -1,6 +1,12 @@
 """Where weights come from: an explicit path, then ``$PROMPTRACK_MODEL_DIR``, then the Hugging Face
-cache or hub (with a progress bar). Offline with nothing found: :class:`ModelNotFoundError`, one
-line naming the file, the repo id and the environment variable.
+cache, then the hub. Offline with nothing found: :class:`ModelNotFoundError`, one line naming the
+file, the repo id and the environment variable.
+
+The cache is read first and without the network, so a run whose weights are cached prints nothing
+about them and works offline (a newer revision on the hub is not looked for: delete the cache
+entry to update). Only a missing file goes to the hub: first one quick request without retries
+(a network that is down or a gated repo ends in a second, with one line), then the download with
+the hub's progress bar.
 
 Example:
     >>> spec = sam2_spec("tiny")
@@ -82,12 +88,7 @@ def resolve_file(filename: str, repo_id: str | None = None, explicit: str | os.P
                 return candidate
     if repo_id is None:
         raise _not_found(filename, None)
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-    except Exception as exc:  # offline, no such repo, network error: all mean "not here"
-        raise _not_found(filename, repo_id, _short(exc)) from None
+    return _from_hub(repo_id, filename)
 
 
 def resolve_folder(repo_id_or_path: str, required: str = "config.json") -> Path:
@@ -104,21 +105,62 @@ def resolve_folder(repo_id_or_path: str, required: str = "config.json") -> Path:
             return candidate
     if repo_id_or_path.count("/") != 1 or path.is_absolute() or repo_id_or_path.startswith("."):
         raise _not_found(repo_id_or_path, None, "no such folder")
-    try:
-        from huggingface_hub import snapshot_download
+    return _from_hub(repo_id_or_path, required, folder=True)
 
-        return Path(snapshot_download(repo_id=repo_id_or_path))
-    except Exception as exc:
-        raise _not_found(required, repo_id_or_path, _short(exc)) from None
+
+def _hub_timeout() -> float:
+    """Seconds for the hub probe: ``$HF_HUB_ETAG_TIMEOUT`` when set, else 5."""
+    try:
+        return float(os.environ.get("HF_HUB_ETAG_TIMEOUT", "5"))
+    except ValueError:
+        return 5.0
+
+
+def _from_hub(repo_id: str, filename: str, folder: bool = False) -> Path:
+    """``filename`` of ``repo_id`` (or the repo's whole snapshot when ``folder``): cache, then the hub."""
+    import huggingface_hub as hub
+    from huggingface_hub import constants
+
+    def fetch(local_only: bool) -> Path:
+        if folder:
+            snapshot = Path(hub.snapshot_download(repo_id=repo_id, local_files_only=local_only))
+            if not (snapshot / filename).is_file():
+                raise FileNotFoundError(f"{filename} missing from the snapshot")
+            return snapshot
+        return Path(hub.hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=local_only))
+
+    try:
+        return fetch(local_only=True)
+    except Exception:  # not cached (or a partial snapshot): ask the hub below
+        pass
+    if constants.is_offline_mode():
+        raise _not_found(filename, repo_id, "offline and not in the Hugging Face cache")
+    try:
+        # One request, no retries: the hub's own download retries a dead network for ~25 s.
+        hub.get_hf_file_metadata(hub.hf_hub_url(repo_id, filename), timeout=_hub_timeout(), retry_on_errors=False)
+        return fetch(local_only=False)
+    except Exception as exc:  # network down, gated, no such repo or file: one line each
+        raise _not_found(filename, repo_id, _short(exc, repo_id)) from None
 
 
 def _repo_name(repo_id: str) -> str:
     return repo_id.rsplit("/", 1)[-1]
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: Exception, repo_id: str | None = None) -> str:
+    """The reason a hub request failed, in a few words a user can act on."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    page = f"https://huggingface.co/{repo_id}" if repo_id else "the repo's page"
+    if "GatedRepoError" in names:
+        return f"the repo is gated: accept its terms on {page}, then log in with `hf auth login` or set HF_TOKEN"
+    if "RepositoryNotFoundError" in names:
+        return "no such repo on the hub, or it is private: check the name, or log in with `hf auth login`"
+    if names & {"RemoteEntryNotFoundError", "EntryNotFoundError"} and "LocalEntryNotFoundError" not in names:
+        return "the repo has no such file"
+    if names & {"OfflineModeIsEnabled", "LocalEntryNotFoundError"}:
+        return "offline and not in the Hugging Face cache"
+    if names & {"TransportError", "ConnectionError", "Timeout", "TimeoutException", "ConnectError", "ProxyError"}:
+        return "the Hugging Face hub is unreachable (network down?) and it is not in the cache"
     text = str(exc).strip().splitlines()
     name = type(exc).__name__
-    if "offline" in name.lower() or "LocalEntryNotFound" in name or "Connect" in name:
-        return "offline and not in the Hugging Face cache"
     return f"{name}: {text[0][:120]}" if text else name
