@@ -1,51 +1,69 @@
 # Two entry points: `make demo` (set up, then track a sample video) and `make test`.
 # Both go through `make setup`, which is idempotent: it (re)installs only when the
-# inputs (pyproject.toml, constraints.txt, this Makefile) changed since the last run.
+# inputs (pyproject.toml, setup.py, constraints.txt, this Makefile) changed since the last run.
+#
+# What goes where: everything is installed into .venv/ (nothing outside it). torch is installed
+# first and pinned (constraints.txt). On a machine without an NVIDIA GPU pip takes the CPU build
+# where one is offered (find-links) and torchvision is left out: sam2 declares it, but its only
+# wheel for this torch is a CUDA build that breaks imports on the CPU torch, and nothing here
+# needs it. On a machine with an NVIDIA GPU (`nvidia-smi -L` works) the default PyPI wheels are
+# the CUDA builds, and torchvision is installed to match, for users' other tools.
+# sam2 is installed without its CUDA extension (we fill mask holes ourselves).
+# pip's output goes to .venv/setup.log; a failing step prints its tail.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
+LOG := $(VENV)/setup.log
 TORCH_VERSION := 2.13.0
 SAM2_VERSION := 1.1.0
-ASSETS ?= ../shared/assets
-DEMO_VIDEO ?= $(ASSETS)/videos/bedroom.mp4
+DEMO_VIDEO ?= assets/bedroom.mp4
 DEMO_PROMPT ?= person
 DEMO_OUT ?= out/demo
+HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+# Without a GPU the demo takes the CPU-friendly preset and the first 3 seconds, a result in minutes.
+ifeq ($(HAS_GPU),1)
+DEMO_ARGS ?=
+else
+DEMO_ARGS ?= --config fast --max-frames 72
+endif
 
 # Reaches pip's isolated build environments too (`-c` does not).
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# $(call step,what,command): one line for the user, the command's output to the log.
+step = @echo "setup: $(1)"; ( $(2) ) >>$(LOG) 2>&1 || { tail -n 25 $(LOG); echo "make setup: failed while $(1); full log: $(LOG)"; exit 1; }
+
 .PHONY: setup demo test clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	# torch first, pinned. On a CPU-only machine pip takes the local CPU build when one is
-	# offered (find-links); on a machine with an NVIDIA GPU the default PyPI wheel is CUDA.
-	$(PY) -m pip install -q -c constraints.txt torch==$(TORCH_VERSION)
-	# sam2 declares torchvision, whose only wheel for this torch is a CUDA build that breaks
-	# imports on the CPU torch: install it without dependencies and without building its
-	# CUDA extension (we fill mask holes ourselves).
-	$(PY) -m pip install -q -c constraints.txt hydra-core iopath
-	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-deps --no-build-isolation -c constraints.txt sam2==$(SAM2_VERSION)
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
-	# trackeval checks the association benchmark's metrics. It declares opencv-python, which would
-	# clash with opencv-python-headless (same cv2 module); the metrics need neither, so no deps.
-	$(PY) -m pip install -q --no-deps -c constraints.txt trackeval==1.3.0
-	# Never leave a torchvision behind on a CPU machine (see above).
-	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y torchvision 2>/dev/null || true; fi
-	$(PY) -c "import torch, sam2, supervision, transformers, av, onnxruntime, pycocotools, promptrack.pipeline; print('setup ok: torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
-	touch $(STAMP)
+$(STAMP): pyproject.toml setup.py constraints.txt Makefile
+	@test -x $(PY) || { echo "setup: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@: > $(LOG)
+	$(call step,upgrading pip,$(PY) -m pip install --upgrade pip setuptools wheel)
+ifeq ($(HAS_GPU),1)
+	$(call step,installing torch $(TORCH_VERSION) and torchvision (CUDA: an NVIDIA GPU is present),$(PY) -m pip install torch==$(TORCH_VERSION) torchvision)
+else
+	$(call step,installing torch $(TORCH_VERSION) (CPU: no NVIDIA GPU found),$(PY) -m pip install torch==$(TORCH_VERSION))
+endif
+	$(call step,installing sam2 $(SAM2_VERSION) (no CUDA extension),$(PY) -m pip install hydra-core iopath && SAM2_BUILD_CUDA=0 $(PY) -m pip install --no-deps --no-build-isolation sam2==$(SAM2_VERSION))
+	$(call step,installing promptrack (editable) and its test tools,$(PY) -m pip install -e '.[test]')
+	$(call step,installing trackeval (association metrics; without its opencv-python),$(PY) -m pip install --no-deps trackeval==1.3.0)
+ifneq ($(HAS_GPU),1)
+	$(call step,removing torchvision (CPU machine: its CUDA wheel breaks the CPU torch),$(PY) -m pip uninstall -y torchvision || true)
+endif
+	@$(PY) -c "import torch, sam2, supervision, transformers, av, onnxruntime, pycocotools, promptrack.pipeline.loop; print('setup ok: torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu', '(into $(VENV))')"
+	@touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/track-video $(DEMO_VIDEO) --prompt "$(DEMO_PROMPT)" -o $(DEMO_OUT)
+	@test "$(HAS_GPU)" = 1 || echo "demo: no NVIDIA GPU found: CPU-friendly run ($(DEMO_ARGS)); set DEMO_ARGS= for the full video at 1024 px"
+	$(VENV)/bin/track-video $(DEMO_VIDEO) --prompt "$(DEMO_PROMPT)" -o $(DEMO_OUT) $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache build dist
