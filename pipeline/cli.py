@@ -78,6 +78,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     from .config import load_config
     from .errors import PromptrackError
     from .live.capture import is_live_uri
+    from .models import quiet_model_loading
+
+    quiet_model_loading()  # cached weights load silently; a first download keeps the hub's bar
 
     live = is_live_uri(args.input)  # rtsp://, camera:0, ...: the live loop (pipeline/live/)
     try:

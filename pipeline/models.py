@@ -23,6 +23,31 @@ from pathlib import Path
 from .errors import ModelNotFoundError
 
 MODEL_DIR_ENV = "PROMPTRACK_MODEL_DIR"
+_quiet_loads = False  # set by quiet_model_loading(): the CLI owns its terminal, a notebook keeps its settings
+
+
+def quiet_model_loading() -> None:
+    """Make loading weights already on disk print nothing (for the CLI).
+
+    transformers draws a "Loading weights" bar and advisory warnings (such as its torchvision
+    fallback) on every load, even from a local folder; only a first download deserves a bar, and
+    the hub's download bar is kept. Applied when a model folder is resolved, so a run that uses no
+    transformers model never imports it.
+    """
+    global _quiet_loads
+    _quiet_loads = True
+
+
+def _apply_quiet_loads() -> None:
+    if _quiet_loads:
+        from huggingface_hub import utils as hub_utils
+        from transformers.utils import logging as transformers_logging
+
+        hub_bars_off = hub_utils.are_progress_bars_disabled()
+        transformers_logging.disable_progress_bar()  # this turns the hub's bars off too:
+        if not hub_bars_off:
+            hub_utils.enable_progress_bars()  # a later download (SAM 2) keeps its bar
+        transformers_logging.set_verbosity_error()
 
 
 @dataclass(frozen=True)
@@ -97,15 +122,19 @@ def resolve_folder(repo_id_or_path: str, required: str = "config.json") -> Path:
     if path.is_dir():
         if not (path / required).is_file():
             raise _not_found(str(path / required), None, "folder has no " + required)
+        _apply_quiet_loads()
         return path
     model_dir = _model_dir()
     if model_dir is not None:
         candidate = model_dir / _repo_name(repo_id_or_path)
         if (candidate / required).is_file():
+            _apply_quiet_loads()
             return candidate
     if repo_id_or_path.count("/") != 1 or path.is_absolute() or repo_id_or_path.startswith("."):
         raise _not_found(repo_id_or_path, None, "no such folder")
-    return _from_hub(repo_id_or_path, required, folder=True)
+    folder = _from_hub(repo_id_or_path, required, folder=True)
+    _apply_quiet_loads()
+    return folder
 
 
 def _hub_timeout() -> float:

@@ -73,3 +73,16 @@ def test_cached_weights_need_no_network(fake_hub):
     assert "models--facebook--sam2.1-hiera-tiny" in found[0]
     assert "models--IDEA-Research--grounding-dino-tiny" in found[1]
     assert done.stderr.strip() == "", done.stderr
+
+
+def test_cached_weights_load_silently(fake_hub, synthetic_video, tmp_path):
+    # A run whose weights are cached shows the tracking bar and the results, nothing about models.
+    from conftest import run_cli
+
+    env = {**os.environ, "HF_HOME": str(fake_hub), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = run_cli([str(synthetic_video), "-p", "person", "-o", str(tmp_path), "--max-frames", "2", "--no-video",
+                    "--set", "tracker.image_size=256"], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tracking" in done.stderr  # the progress bar of the long work stays
+    for noise in ("Loading weights", "[transformers]", "Fetching", "Downloading", "Warning", "warn"):
+        assert noise not in done.stderr, done.stderr[-2000:]
