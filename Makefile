@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# CUDA extension (we fill mask holes ourselves).
 	$(PY) -m pip install -q -c constraints.txt hydra-core iopath
 	SAM2_BUILD_CUDA=0 $(PY) -m pip install -q --no-deps --no-build-isolation -c constraints.txt sam2==$(SAM2_VERSION)
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,batch]'
 	# trackeval checks the association benchmark's metrics. It declares opencv-python, which would
 	# clash with opencv-python-headless (same cv2 module); the metrics need neither, so no deps.
 	$(PY) -m pip install -q --no-deps -c constraints.txt trackeval==1.3.0
