@@ -240,7 +240,7 @@ def ray_cluster(address: str | None = None) -> Iterator[Any]:
     local = {"include_dashboard": False} if address is None else {}
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **local)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # ConnectionError, a raylet that did not start in time...: one line, not a traceback
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise BatchError(f"cannot connect to {where}: {str(exc).splitlines()[0][:200]} "
                          "(start a cluster with `ray start --head`, or leave out --ray-address)") from None
@@ -305,7 +305,7 @@ class _Scheduler:
                 value = {"status": "failed", "error": str(exc).strip().splitlines()[-1][:300]}
             if job is None:
                 if value["error"]:
-                    raise BatchError(f"a worker on {value['worker']} cannot start: {value['error']}")
+                    raise BatchError(f"a worker on {value.get('worker', 'the cluster')} cannot start: {value['error']}")
             else:
                 self._record(job, value)
             self.idle.append(actor)

@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PromptrackError as exc:
         print(f"track-video batch: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # before the workers started (while planning or starting Ray)
+        print("track-video batch: interrupted", file=sys.stderr)
+        return 130
     if not args.quiet:
         print(format_table(summary))
         print(f"summary: {os.path.join(summary.output_dir, 'batch_summary.json')}")

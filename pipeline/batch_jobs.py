@@ -102,7 +102,7 @@ def _expand(item: str) -> list[tuple[str, list[str] | None]]:
         videos = [m for m in matches if _is_source(Path(m))]
         if not videos:
             raise InputError(f"no video files or frame folders match {item!r}")
-        return [(str(Path(m).resolve()), None) for m in videos]
+        return [(_absolute(Path(m)), None) for m in videos]
     if not path.exists():
         raise InputError(f"input not found: {item}")
     if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
@@ -110,8 +110,8 @@ def _expand(item: str) -> list[tuple[str, list[str] | None]]:
     if path.is_dir():
         videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if videos:  # a folder of videos; a folder of images is one frame-folder source
-            return [(str(p.resolve()), None) for p in videos]
-    return [(str(path.resolve()), None)]
+            return [(_absolute(p), None) for p in videos]
+    return [(_absolute(path), None)]
 
 
 def _is_source(path: Path) -> bool:
@@ -159,7 +159,12 @@ def _read_manifest(path: Path) -> list[tuple[str, list[str] | None]]:
 
 def _resolve(entry: str, manifest: Path) -> str:
     path = Path(entry).expanduser()
-    return str(path if path.is_absolute() else (manifest.parent / path).resolve())
+    return _absolute(path if path.is_absolute() else manifest.parent / path)
+
+
+def _absolute(path: Path) -> str:
+    """Absolute and normalised, links kept: two links to one file are two videos with their own names."""
+    return os.path.abspath(path)
 
 
 def expected_frames(job: VideoJob, config: Config) -> int:

@@ -41,6 +41,10 @@ def test_inputs_globs_folders_and_manifests_become_jobs_with_unique_stems(tmp_pa
         ("a/clip.mp4", "clip"), ("b/clip.mp4", "clip-2"), ("b/other.mov", "other")]  # b/clip.mp4 once
     assert all(Path(j.source).is_absolute() and j.phrases == ("person",) for j in jobs)
 
+    (tmp_path / "b/link.mp4").symlink_to(tmp_path / "a/clip.mp4")  # a link is a video with its own name
+    assert [j.stem for j in plan_jobs([tmp_path / "a/clip.mp4", tmp_path / "b/link.mp4"], "car", "out")] == [
+        "clip", "link"]
+
     jobs = plan_jobs(tmp_path / "list.txt", "person", "out")  # relative lines: from the manifest's folder
     assert [j.source for j in jobs] == [str(tmp_path / "b/other.mov"), str(tmp_path / "a/clip.mp4")]
 
@@ -159,6 +163,7 @@ def test_a_worker_reuses_its_models_and_starts_each_video_afresh(fake_hub, tmp_p
 def ray_cluster(fake_hub):
     """One small local Ray cluster (2 CPUs) for every Ray test here; workers inherit HF_HOME (fake hub)."""
     ray = require_module("ray")
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the shared 2 cores may be busy
     ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
