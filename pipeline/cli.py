@@ -63,6 +63,11 @@ def _detector_values(value: str | None) -> dict:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["batch"]:  # track-video batch ...: many videos on Ray (pipeline/batch_cli.py)
+        from .batch_cli import main as batch_main
+
+        return batch_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_detectors:
