@@ -70,12 +70,12 @@ def export_tracks(json_path: str | os.PathLike, format: str, output_dir: str | o
         every: export every N-th frame of the JSON, from its first.
         min_area: leave out objects whose mask has fewer pixels (empty masks are always left out).
         source: the video (or frame folder) to cut frames from; default: the JSON's ``source.uri``.
-        progress: show a progress bar while extracting frames.
+        progress: show progress bars (frame extraction, polygon tracing).
 
     Raises:
         PromptrackError: one-line, user-facing: not a tracks file, no source video, unwritable folder.
     """
-    exporter = exporter_for(format)
+    exporter = exporter_for(format, progress=progress)
     tracks = TracksFile.load(json_path)
     frames = tracks.select(every=every, min_area=min_area)
     video = tracks.source_video(source) if exporter.images else None  # fail before writing anything

@@ -29,6 +29,9 @@ class Exporter(ABC):
     images: ClassVar[str | None] = None
     registry: ClassVar[dict[str, type[Exporter]]] = {}
 
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress  # show a bar over the frames where writing takes long (polygon tracing)
+
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         Exporter.registry[cls.name] = cls
@@ -39,8 +42,8 @@ class Exporter(ABC):
         ``images`` maps a frame number to its path relative to the output folder)."""
 
 
-def exporter_for(name: str) -> Exporter:
+def exporter_for(name: str, progress: bool = False) -> Exporter:
     try:
-        return Exporter.registry[name]()
+        return Exporter.registry[name](progress=progress)
     except KeyError:
         raise ConfigError(f"unknown export format {name!r}: choose one of {', '.join(Exporter.registry)}") from None

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .base import Exporter
 from .polygons import mask_to_polygon
@@ -65,7 +66,7 @@ class CvatVideoExporter(Exporter):
 
         elements: dict[int, ET.Element] = {}  # track id -> <track>, made on its first frame
         shown: dict[int, str] = {}  # track id -> points of its last visible shape, while visible
-        for frame in frames:
+        for frame in tqdm(frames, desc="tracing polygons", unit="frame", disable=not self.progress):
             here = {obj.id: obj for obj in frame.objects}
             for track_id in [i for i in shown if i not in here]:  # gone: mark it outside on this frame
                 self._shape(elements[track_id], frame.index, shown.pop(track_id), outside=True)

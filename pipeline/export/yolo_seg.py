@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 import yaml
 from supervision.dataset.formats.yolo import object_to_yolo
 
@@ -38,7 +39,7 @@ class YoloSegExporter(Exporter):
     def write(self, tracks: TracksFile, frames: list[FrameRecord], images: dict[int, str], stage: Staging) -> None:
         categories = tracks.categories
         shape = (tracks.height, tracks.width)
-        for frame in frames:
+        for frame in tqdm(frames, desc="tracing polygons", unit="frame", disable=not self.progress):
             lines = []
             for obj in frame.objects:
                 polygon = mask_to_polygon(obj.mask())
