@@ -1,6 +1,7 @@
 """The ``track-video`` command.
 
     track-video INPUT --prompt "person . car" -o OUT [options]
+    track-video export OUT/STEM.tracks.json --format coco -o DATASET   (pipeline/export/cli.py)
 
 Errors for users are one line on stderr and exit code 2; Ctrl-C / SIGTERM exit 130 after
 closing the outputs (valid up to the last finished frame).
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, help="process at most this many frames")
     p.add_argument("--mot", action="store_true", help="also write <stem>.mot.txt (MOTChallenge)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--export", action="append", default=[], metavar="FORMAT",
+                   help="also write the tracks as a dataset in <out>/<stem>.<FORMAT>/: coco, yolo-seg, ytvis, "
+                   "cvat-video, mot (repeatable; more options: track-video export --help)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     return p
 
@@ -62,12 +66,20 @@ def _detector_values(value: str | None) -> dict:
     return {"detector__name": value}
 
 
+# Subcommands, each a module with `main(argv) -> int`, imported only when used (keeps --help fast).
+SUBCOMMANDS = {
+    "batch": ".batch_cli",  # many videos on Ray
+    "export": ".export.cli",  # a tracks.json as a training dataset
+}
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["batch"]:  # track-video batch ...: many videos on Ray (pipeline/batch_cli.py)
-        from .batch_cli import main as batch_main
+    if argv and argv[0] in SUBCOMMANDS:  # track-video batch ... / track-video export ...
+        module_name = SUBCOMMANDS[argv[0]]
+        import importlib
 
-        return batch_main(argv[1:])
+        return importlib.import_module(module_name, __package__).main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_detectors:
@@ -81,7 +93,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     # Imports after parsing, so --help is instant and never touches torch.
     from .api import track_video
     from .config import load_config
-    from .errors import PromptrackError
+    from .errors import ConfigError, PromptrackError
     from .live.capture import is_live_uri
     from .models import quiet_model_loading
 
@@ -89,12 +101,20 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     live = is_live_uri(args.input)  # rtsp://, camera:0, ...: the live loop (pipeline/live/)
     try:
+        if args.export:
+            from .export import exporter_for
+
+            for name in args.export:  # a bad format fails before the run, not after it
+                exporter_for(name)
+            if live:
+                raise ConfigError("--export works on video files and frame folders, not on live streams")
         config = load_config(
             args.config or ("live" if live else "default"), args.overrides,
             device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
             max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
             detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
-            output__video=False if args.no_video else None, **_detector_values(args.detector),
+            output__video=False if args.no_video else None, output__json=True if args.export else None,
+            **_detector_values(args.detector),
         )
         if live:
             from .live.command import run_live
@@ -102,6 +122,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             return run_live(args.input, args.prompt, args.output, config, quiet=args.quiet)
         result = track_video(args.input, args.prompt, args.output, config=config, progress=not args.quiet,
                              keep_frames=False)
+        if args.export and not result.interrupted:
+            from .export import default_output_dir, export_tracks
+
+            for name in args.export:
+                done = export_tracks(result.outputs["json"], name, default_output_dir(result.outputs["json"], name),
+                                     source=args.input, progress=not args.quiet)
+                result.outputs[name] = done.index
     except PromptrackError as exc:
         print(f"track-video: error: {exc}", file=sys.stderr)
         return exc.exit_code
