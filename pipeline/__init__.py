@@ -5,6 +5,8 @@ Public API:
     TrackingPipeline(config, detector=None, tracker=None).run(source, phrases, sinks)
     load_config(preset, overrides, **values) -> Config
     LiveSession(url, prompt=..., output_dir=...): iterate results of a live stream; set_prompt(), stop()
+    track_videos(paths, prompt, output_dir=..., workers=...) -> BatchSummary   (many videos on Ray)
+    export_tracks(json_path, format, output_dir) -> ExportResult               (COCO, YOLO-seg, YTVIS, CVAT, MOT)
 
 The names are imported on first use (PEP 562), so ``track-video --help`` and light modules such
 as ``promptrack.pipeline.errors`` never pay for torch, SAM 2 or supervision.
@@ -22,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> module of this package that defines it
 _EXPORTS = {
+    "BatchSummary": "batch",
     "Config": "config",
+    "ExportResult": "export",
     "LiveResult": "live",
     "LiveSession": "live",
     "PromptrackError": "errors",
@@ -31,15 +35,19 @@ _EXPORTS = {
     "load_config": "config",
     "open_source": "sources",
     "parse_prompt": "prompts",
+    "export_tracks": "export",
     "track_video": "api",
+    "track_videos": "batch",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .api import TrackingResult, track_video
+    from .batch import BatchSummary, track_videos
     from .config import Config, load_config
     from .errors import PromptrackError
+    from .export import ExportResult, export_tracks
     from .live import LiveResult, LiveSession
     from .loop import TrackingPipeline
     from .prompts import parse_prompt

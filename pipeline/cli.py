@@ -22,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="track-video",
         description="Segment and track every object matching a text prompt; ids stay the same for the whole video.",
-        epilog='example: track-video clip.mp4 --prompt "person . car" -o out --config fast',
+        epilog='example: track-video clip.mp4 --prompt "person . car" -o out --config fast\n'
+               'subcommands: track-video batch --help (many videos on Ray), '
+               'track-video export --help (tracks.json as a dataset)',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # input and --prompt are required, except with --list-detectors (checked in run()).
     p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi), a folder of frames (jpg/png), or a live "
