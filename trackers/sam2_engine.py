@@ -131,6 +131,7 @@ class SAM2Engine:
         self._features: Features | None = None  # current frame's backbone features
         self._cache: OrderedDict[int, Features] = OrderedDict()  # past frames' features, for back-fill
         self._maskmem_pos_enc: list[torch.Tensor] | None = None  # same for every frame
+        self._layout_cache: dict = {}  # memory layouts' index tensors, per shape (see MemoryBatch.build)
         self._frame: FrameMasks | None = None  # the current frame's post-processed masks, once computed
         self._detections: sv.Detections | None = None  # ... and their host copy
         self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -354,7 +355,7 @@ class SAM2Engine:
         vision_feats, vision_pos, feat_sizes = self._features
         batch = len(memories)
         layouts = [sam2_memory.select_memory(model, m.cond, m.non_cond, index, reverse) for m in memories]
-        memory = sam2_memory.MemoryBatch.build(model, layouts, dtype=self.dtype)
+        memory = sam2_memory.MemoryBatch.build(model, layouts, dtype=self.dtype, cache=self._layout_cache)
         with torch.autocast(device_type=self.device.type, enabled=False):
             conditioned = self.attention(vision_feats[-1].expand(-1, batch, -1),
                                          vision_pos[-1].expand(-1, batch, -1), memory)  # (HW, B, C)

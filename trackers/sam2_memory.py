@@ -91,7 +91,14 @@ class MemoryBatch:
     pointer_tokens: int  # the last tokens: object pointers (padded), no RoPE
 
     @classmethod
-    def build(cls, model: torch.nn.Module, layouts: list[MemoryLayout], dtype: torch.dtype) -> "MemoryBatch":
+    def build(cls, model: torch.nn.Module, layouts: list[MemoryLayout], dtype: torch.dtype,
+              cache: dict | None = None) -> "MemoryBatch":
+        """Pad and stack the memories of `layouts` (one per object).
+
+        The index tensors (temporal slots, padding mask) depend only on the layouts' shapes, which
+        repeat from frame to frame: with a `cache` dict they are built once per shape. The pointer
+        offsets change every frame; they travel as one small non-blocking copy (no host sync).
+        """
         device = model.maskmem_tpos_enc.device
         mem_dim, hidden = model.mem_dim, model.hidden_dim
         frames = max(len(layout.spatial) for layout in layouts)
@@ -100,52 +107,68 @@ class MemoryBatch:
         _, _, h, w = first["maskmem_features"].shape
         hw = h * w
         batch = len(layouts)
+        split = hidden // mem_dim if mem_dim < hidden else 1  # a pointer becomes `split` tokens, as SAM 2 does
+        key = (hw, tuple(tuple(t for t, _ in layout.spatial) for layout in layouts),
+               tuple(len(layout.pointers) for layout in layouts))
+        shapes = cache.get(key) if cache is not None else None
+        if shapes is None:
+            shapes = cls._shapes(model, layouts, frames, n_ptrs, hw, split, device)
+            if cache is not None:
+                if len(cache) >= 256:
+                    cache.clear()
+                cache[key] = shapes
+        t_index, valid = shapes
 
-        # Spatial memories: (B, F, HW, mem_dim); padded frames are zeros.
+        # Spatial memories: (B, F*HW, mem_dim); padded frames are zeros.
         zeros = first["maskmem_features"].new_zeros(first["maskmem_features"].shape)
         feats = [layout.spatial[f][1]["maskmem_features"] if f < len(layout.spatial) else zeros
                  for layout in layouts for f in range(frames)]
         spatial = torch.cat(feats).to(device=device, dtype=dtype)  # (B*F, mem_dim, h, w)
         spatial = spatial.flatten(2).transpose(1, 2).reshape(batch, frames * hw, mem_dim)
         # Their positions: the spatial encoding (the same for every frame) plus a temporal one.
-        spatial_pos = first["maskmem_pos_enc"][-1].to(device=device, dtype=dtype).flatten(2).transpose(1, 2)  # (1,HW,m)
+        spatial_pos = first["maskmem_pos_enc"][-1].to(device=device, dtype=dtype).flatten(2).transpose(1, 2)
         tpos_table = model.maskmem_tpos_enc.view(model.num_maskmem, mem_dim).to(dtype)
-        t_index = [model.num_maskmem - (layout.spatial[f][0] if f < len(layout.spatial) else 1) - 1
-                   for layout in layouts for f in range(frames)]
-        t_index = torch.tensor(t_index, device=device).view(batch, frames)
         pos = (spatial_pos.unsqueeze(1) + tpos_table[t_index].unsqueeze(2)).reshape(batch, frames * hw, mem_dim)
-
         memory, memory_pos = [spatial], [pos]
-        valid = [torch.tensor([[f < len(layout.spatial) for f in range(frames)] for layout in layouts], device=device)
-                 .repeat_interleave(hw, dim=1)]
-        pointer_tokens = 0
         if n_ptrs:
             zero_ptr = torch.zeros((1, hidden), device=device, dtype=dtype)
             ptrs = torch.cat([(layout.pointers[p][1].to(dtype) if p < len(layout.pointers) else zero_ptr)
-                              for layout in layouts for p in range(n_ptrs)]).view(batch, n_ptrs, hidden)
+                              for layout in layouts for p in range(n_ptrs)])
+            memory.append(ptrs.reshape(batch, n_ptrs * split, hidden // split))
             offsets = [layout.pointers[p][0] if p < len(layout.pointers) else 0
                        for layout in layouts for p in range(n_ptrs)]
             if model.add_tpos_enc_to_obj_ptrs:
                 t_diff_max = model.max_obj_ptrs_in_encoder - 1
                 tpos_dim = hidden if model.proj_tpos_enc_in_obj_ptrs else mem_dim
-                sine = get_1d_sine_pe(torch.tensor(offsets, device=device) / t_diff_max, dim=tpos_dim)
+                sine = get_1d_sine_pe(_to_device(offsets, device) / t_diff_max, dim=tpos_dim)
                 ptr_pos = model.obj_ptr_tpos_proj(sine.to(model.maskmem_tpos_enc.dtype)).to(dtype)
-                ptr_pos = ptr_pos.view(batch, n_ptrs, mem_dim)
             else:
-                ptr_pos = ptrs.new_zeros(batch, n_ptrs, mem_dim)
-            split = hidden // mem_dim if mem_dim < hidden else 1
-            if split > 1:  # a pointer becomes `split` tokens, as SAM 2 does
-                ptrs = ptrs.reshape(batch, n_ptrs * split, mem_dim)
-                ptr_pos = ptr_pos.repeat_interleave(split, dim=1)
-            memory.append(ptrs)
-            memory_pos.append(ptr_pos)
-            valid.append(torch.tensor([[p < len(layout.pointers) for p in range(n_ptrs)] for layout in layouts], device=device)
-                         .repeat_interleave(split, dim=1))
-            pointer_tokens = n_ptrs * split
-        valid_mask = torch.cat(valid, dim=1)
-        padded = any(len(layout.spatial) < frames or len(layout.pointers) < n_ptrs for layout in layouts)
-        return cls(torch.cat(memory, dim=1), torch.cat(memory_pos, dim=1), valid_mask if padded else None,
-                   frames, pointer_tokens)
+                ptr_pos = torch.zeros((len(offsets), mem_dim), device=device, dtype=dtype)
+            memory_pos.append(ptr_pos.view(batch, n_ptrs, mem_dim).repeat_interleave(split, dim=1))
+        return cls(torch.cat(memory, dim=1), torch.cat(memory_pos, dim=1), valid, frames, n_ptrs * split)
+
+    @staticmethod
+    def _shapes(model: torch.nn.Module, layouts: list[MemoryLayout], frames: int, n_ptrs: int, hw: int, split: int,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(temporal slot per padded frame (B, F), padding mask (B, L) or None when nothing is padded)."""
+        t_index = _to_device([[model.num_maskmem - (layout.spatial[f][0] if f < len(layout.spatial) else 1) - 1
+                               for f in range(frames)] for layout in layouts], device)
+        if all(len(layout.spatial) == frames and len(layout.pointers) == n_ptrs for layout in layouts):
+            return t_index, None
+        valid = [_to_device([[f < len(layout.spatial) for f in range(frames)] for layout in layouts],
+                            device).repeat_interleave(hw, dim=1)]
+        if n_ptrs:
+            valid.append(_to_device([[p < len(layout.pointers) for p in range(n_ptrs)] for layout in layouts],
+                                    device).repeat_interleave(split, dim=1))
+        return t_index, torch.cat(valid, dim=1)
+
+
+def _to_device(values: list, device: torch.device) -> torch.Tensor:
+    """A small host list as a tensor on `device`; on CUDA through pinned memory, without a host sync."""
+    tensor = torch.tensor(values)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 class MaskedMemoryAttention:
