@@ -284,7 +284,8 @@ def _spawn(args: argparse.Namespace, method: str, frames: int, objects: int, fol
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 3000])
+    p.add_argument("--frames", type=int, nargs="*", default=[100, 1000, 3000],
+                   help="video lengths of the separate-process runs (none: only the interleaved ratios)")
     p.add_argument("--objects", type=int, nargs="+", default=[1, 8])
     p.add_argument("--image-size", type=int, default=512)
     p.add_argument("--methods", nargs="+", default=["engine", "reference"], choices=["engine", "reference"])
