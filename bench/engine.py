@@ -10,13 +10,20 @@ process so that peak memory is its own:
 
     python bench/engine.py --json                       # the issue's grid: 100/1000/3000 frames, 1/8 objects, 512
     python bench/engine.py --frames 100 300 --image-size 256 --json
+    python bench/engine.py --objects 1 4 8 16 --stagger 2 --model small --frames 100 3000 --methods engine
+
+``--stagger S`` starts object k on frame k*S instead of all on frame 0 (objects born on different
+keyframes remember different frames; the engine still runs them in one batched forward). The
+reference is then driven as a stream would drive it: at each birth, the box is added and
+``propagate_in_video`` restarts from that frame.
 
 Speed ratios are measured in one more process that runs both methods frame by frame in turn
 (``--pair-frames``), so a load that changes during the run hits both alike.
 
 Prints one JSON object: {"config": ..., "interleaved": [{"objects", "engine_ms_per_frame",
 "reference_ms_per_frame", "ratio"}, ...], "runs": [{"method", "frames", "objects", "ms_per_frame",
-"peak_rss_mb", "rss_mb_by_frame", ["peak_gpu_mb"], ...}, ...]}.
+"peak_rss_mb", "rss_mb_by_frame", ["peak_gpu_mb"], ...}, ...]}; interleaved rows also give the
+engine's memory-attention calls per frame (one per frame whatever the births).
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+CONFIGS = {"tiny": "configs/sam2.1/sam2.1_hiera_t.yaml", "small": "configs/sam2.1/sam2.1_hiera_s.yaml"}
+CONFIG = CONFIGS["tiny"]
+BIRTHS: dict[int, list[int]] = {0: []}  # set per worker: frame -> objects born on it
 WARMUP = 3
 PALETTE = [(220, 40, 40), (40, 200, 60), (40, 80, 220), (230, 200, 40), (200, 40, 200), (40, 210, 210),
            (250, 140, 30), (150, 150, 150)]
@@ -85,6 +94,14 @@ def _model(image_size: int, device: str):
     return load_sam2_model(CONFIG, None, device, image_size)
 
 
+def births(objects: int, stagger: int) -> dict[int, list[int]]:
+    """Frame -> indices of the objects born on it (object k on frame k*stagger)."""
+    out: dict[int, list[int]] = {}
+    for k in range(objects):
+        out.setdefault(k * stagger, []).append(k)
+    return out
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -115,12 +132,16 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
         _sync(device)
         if t >= WARMUP:
             elapsed += time.perf_counter() - start
-        if t == 0:
-            engine.add(list(range(1, objects + 1)), first_boxes(image_size, objects))
+        if t in BIRTHS:
+            engine.add([k + 1 for k in BIRTHS[t]], first_boxes(image_size, objects)[BIRTHS[t]])
         if t in _checkpoints(frames):
             samples[t + 1] = round(rss_mb(), 1)
+    tensor_mb = sum(x.numel() * x.element_size() for m in engine._objects.values()
+                    for entries in (m.cond, m.non_cond) for e in entries.values()
+                    for x in (e["maskmem_features"], e["obj_ptr"]) if x is not None) / 2**20
     return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples,
-            "stored_entries_per_object": max(engine.memory_entries().values())}
+            "stored_entries_per_object": max(engine.memory_entries().values()),
+            "memory_bank_mb": round(tensor_mb, 2)}
 
 
 def run_reference(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
@@ -134,10 +155,9 @@ def run_reference(frames: int, objects: int, image_size: int, device: str, compi
         t0 = time.perf_counter()
         state = model.init_state(folder)
         init_s = time.perf_counter() - t0
-        for k, box in enumerate(first_boxes(image_size, objects)):
-            model.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, box=box)
+        boxes = first_boxes(image_size, objects)
         samples, start = {}, None
-        for t, _, _ in model.propagate_in_video(state):
+        for t, _, _ in _reference_stream(model, state, boxes, frames):
             if t == WARMUP:
                 _sync(device)
                 start = time.perf_counter()
@@ -146,6 +166,15 @@ def run_reference(frames: int, objects: int, image_size: int, device: str, compi
         _sync(device)
     elapsed = time.perf_counter() - start
     return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples, "init_state_s": init_s}
+
+
+def _reference_stream(model, state, boxes: np.ndarray, frames: int):
+    """The reference driven as a stream: at each birth frame add the boxes, propagate on from there."""
+    starts = sorted(BIRTHS) + [frames]
+    for start, stop in zip(starts[:-1], starts[1:]):
+        for k in BIRTHS[start]:
+            model.add_new_points_or_box(state, frame_idx=start, obj_id=k + 1, box=boxes[k])
+        yield from model.propagate_in_video(state, start_frame_idx=start, max_frame_num_to_track=stop - 1 - start)
 
 
 def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
@@ -161,27 +190,30 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
     with autocast:
         state = model.init_state(folder)
-        for k, box in enumerate(first_boxes(image_size, objects)):
-            model.add_new_points_or_box(state, frame_idx=0, obj_id=k + 1, box=box)
-        reference = model.propagate_in_video(state)
+        boxes = first_boxes(image_size, objects)
+        reference = _reference_stream(model, state, boxes, frames)
         spent = {"engine": 0.0, "reference": 0.0}
+        calls = 0
         for t in range(frames):
             frame = np.array(Image.open(Path(folder) / f"{t:05d}.jpg"))  # the very pixels the reference reads
             _sync(device)
             a = time.perf_counter()
+            before = engine.attention.calls
             engine.step(t, frame)
-            if t == 0:
-                engine.add(list(range(1, objects + 1)), first_boxes(image_size, objects))
+            calls = max(calls, engine.attention.calls - before)
+            if t in BIRTHS:
+                engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
             _sync(device)
             b = time.perf_counter()
-            next(reference)
+            next(reference)  # the reference adds its boxes inside this call: its prompting is timed too
             _sync(device)
             if t >= WARMUP:
                 spent["engine"] += b - a
                 spent["reference"] += time.perf_counter() - b
     n = frames - WARMUP
     return {"engine_ms_per_frame": 1000 * spent["engine"] / n, "reference_ms_per_frame": 1000 * spent["reference"] / n,
-            "ms_per_frame": 1000 * spent["engine"] / n, "ratio": spent["engine"] / spent["reference"]}
+            "ms_per_frame": 1000 * spent["engine"] / n, "ratio": spent["engine"] / spent["reference"],
+            "max_memory_attention_calls_per_frame": calls}
 
 
 class _null:
@@ -194,6 +226,10 @@ class _null:
 
 def worker(args: argparse.Namespace) -> None:
     import torch
+
+    global CONFIG, BIRTHS
+    CONFIG = CONFIGS[args.model]
+    BIRTHS = births(args.k, args.stagger)
 
     torch.set_grad_enabled(False)
     run = {"engine": run_engine, "reference": run_reference, "pair": run_pair}[args.worker]
@@ -234,7 +270,8 @@ def hardware() -> dict:
 def _spawn(args: argparse.Namespace, method: str, frames: int, objects: int, folder: Path) -> dict:
     """One measurement in a fresh process (its peak memory is its own)."""
     cmd = [sys.executable, __file__, "--worker", method, "--n", str(frames), "--k", str(objects),
-           "--image-size", str(args.image_size), "--device", args.device, "--folder", str(folder)]
+           "--image-size", str(args.image_size), "--device", args.device, "--folder", str(folder),
+           "--model", args.model, "--stagger", str(args.stagger)]
     if args.compile:
         cmd.append("--compile")
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -247,11 +284,14 @@ def _spawn(args: argparse.Namespace, method: str, frames: int, objects: int, fol
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, nargs="+", default=[100, 1000, 3000])
+    p.add_argument("--frames", type=int, nargs="*", default=[100, 1000, 3000],
+                   help="video lengths of the separate-process runs (none: only the interleaved ratios)")
     p.add_argument("--objects", type=int, nargs="+", default=[1, 8])
     p.add_argument("--image-size", type=int, default=512)
     p.add_argument("--methods", nargs="+", default=["engine", "reference"], choices=["engine", "reference"])
     p.add_argument("--device", default="auto")
+    p.add_argument("--model", choices=sorted(CONFIGS), default="tiny", help="SAM 2.1 size (random weights)")
+    p.add_argument("--stagger", type=int, default=0, help="object k is born on frame k*stagger (0: all on frame 0)")
     p.add_argument("--compile", action="store_true", help="torch.compile the image encoder (CUDA)")
     p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     p.add_argument("--pair-frames", type=int, default=100,
@@ -283,7 +323,8 @@ def main() -> None:
                 for method in args.methods:  # side by side: both methods on each setting in turn
                     runs.append(_spawn(args, method, frames, objects, folder))
                     print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
-    report = {"config": {"model": "sam2.1-hiera-tiny (random weights)", "image_size": args.image_size,
+    report = {"config": {"model": f"sam2.1-hiera-{args.model} (random weights)", "image_size": args.image_size,
+                         "stagger": args.stagger,
                          "device": args.device, "compile": args.compile, "hardware": hardware()},
               "interleaved": pairs, "runs": runs}
     if args.json:
@@ -291,7 +332,8 @@ def main() -> None:
         return
     for pair in pairs:
         print(f"interleaved, {pair['objects']} objects: engine {pair['engine_ms_per_frame']:.1f} ms/frame, "
-              f"reference {pair['reference_ms_per_frame']:.1f} ms/frame, ratio {pair.get('ratio', 0):.2f}")
+              f"reference {pair['reference_ms_per_frame']:.1f} ms/frame, ratio {pair.get('ratio', 0):.2f}, "
+              f"memory-attention calls/frame {pair.get('max_memory_attention_calls_per_frame')}")
     print(f"{'method':<10}{'frames':>7}{'objects':>8}{'ms/frame':>10}{'peak RSS MB':>13}")
     for r in runs:
         print(f"{r['method']:<10}{r['frames']:>7}{r['objects']:>8}{r.get('ms_per_frame', float('nan')):>10}"

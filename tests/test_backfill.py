@@ -46,3 +46,57 @@ def test_object_born_at_20_is_filled_back_over_the_window(synthetic_video, fake_
 def test_without_lookback_the_track_starts_at_its_birth(synthetic_video, fake_hub, tmp_path):
     result = run(synthetic_video, 0, tmp_path)
     assert present(result)[0] == 20 and result.tracks[0]["first_frame"] == 20
+
+
+def test_backfill_reuses_cached_features_and_gives_the_same_masks():
+    """With feature_cache=K, back-fill over the last K frames encodes nothing again, same masks."""
+    import torch
+
+    from conftest import moving_boxes_frames
+    from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+
+    torch.manual_seed(4)
+    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
+    encoded = []
+    forward_image = model.forward_image
+    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    frames = moving_boxes_frames(10, 64, 80)
+    results, encodes = [], []
+    for cache in (0, 6):
+        engine = SAM2Engine(model, device="cpu", feature_cache=cache)
+        for i, frame in enumerate(frames):
+            engine.step(i, frame)
+        engine.add([1, 2], np.array([[10, 20, 40, 60], [40, 50, 75, 64]], float))
+        encoded.clear()
+        results.append(engine.backfill([1, 2], [(i, frames[i]) for i in range(3, 9)]))
+        encodes.append(len(encoded))
+        assert engine.ids == [1, 2] and engine.current().tracker_id.tolist() == [1, 2]
+    assert encodes == [6, 0]
+    assert sorted(results[0]) == sorted(results[1]) == list(range(3, 9))
+    for index, dets in results[0].items():
+        np.testing.assert_array_equal(dets.mask, results[1][index].mask)
+        np.testing.assert_array_equal(dets.data["area"], results[1][index].data["area"])
+        assert dets.tracker_id.tolist() == [1, 2]
+
+
+def test_device_masks_are_the_current_masks():
+    import torch
+
+    from conftest import moving_boxes_frames
+    from promptrack.trackers.base import DeviceMaskTracker, mask_areas
+    from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+
+    torch.manual_seed(5)
+    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
+    engine = SAM2Engine(model, device="cpu", fill_hole_area=8)
+    assert isinstance(engine, DeviceMaskTracker)
+    frames = moving_boxes_frames(3, 48, 96)
+    engine.step(0, frames[0])
+    engine.add([3, 5], np.array([[10, 20, 40, 45], [50, 5, 90, 30]], float))
+    for i in (1, 2):
+        dets = engine.step(i, frames[i])
+    on_device = engine.device_masks()
+    assert on_device.shape == (2, 48, 96) and on_device.dtype == torch.bool
+    np.testing.assert_array_equal(on_device.numpy(), dets.mask)
+    np.testing.assert_array_equal(mask_areas(dets), dets.mask.reshape(2, -1).sum(1))
+    np.testing.assert_array_equal(dets.xyxy, sv.mask_to_xyxy(dets.mask).astype(np.float32))

@@ -25,33 +25,48 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_engine_matches_reference_predictor(model_256, tmp_path):
-    size, n = 256, 40
+    """Objects born at frames 0, 5 and 17, object 1 corrected with a box at 23: every object-frame
+    agrees with sam2's SAM2VideoPredictor driven the same way (prompts given as the stream reaches
+    them, so the reference never sees a prompt from the future)."""
+    size, n = 256, 32
     frames = moving_boxes_frames(n, size, size)
     for i, frame in enumerate(frames):  # the reference reads a JPEG folder; both get the same decoded pixels
         Image.fromarray(frame).save(tmp_path / f"{i:05d}.jpg", quality=95)
     frames = [np.array(Image.open(tmp_path / f"{i:05d}.jpg").convert("RGB")) for i in range(n)]
-    box1, box2 = np.array([16.0, 60, 80, 140]), np.array([150.0, 120, 230, 200])
+    births = {0: (1, np.array([16.0, 30, 80, 110])), 5: (2, np.array([150.0, 50, 230, 110])),
+              17: (3, np.array([60.0, 150, 140, 230]))}
+    correction = (23, 1, np.array([70.0, 25, 140, 75]))
 
-    # Reference: obj 1 prompted at frame 0 and propagated to 17; obj 2 prompted at 17; then on to the end.
+    # Reference: propagate each segment, prompt where the stream reaches a prompt, propagate on.
+    # A box on a frame it already tracked is a correction (memory + previous logits); the engine
+    # keeps corrections as conditioning frames, which is the reference's add_all_frames_to_correct_as_cond.
     predictor = model_256
+    predictor.add_all_frames_to_correct_as_cond = True
     state = predictor.init_state(str(tmp_path))
-    predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, box=box1)
-    ref = {}
-    for f, ids, logits in predictor.propagate_in_video(state, start_frame_idx=0, max_frame_num_to_track=17):
-        ref[f] = dict(zip(ids, logits[:, 0].float().numpy()))
-    predictor.add_new_points_or_box(state, frame_idx=17, obj_id=2, box=box2)
-    for f, ids, logits in predictor.propagate_in_video(state, start_frame_idx=17):
-        ref[f] = dict(zip(ids, logits[:, 0].float().numpy()))
+    ref: dict[int, dict[int, np.ndarray]] = {}
+
+    def prompt_then_propagate(frame_idx: int, obj_id: int, box: np.ndarray, last: int) -> None:
+        predictor.add_new_points_or_box(state, frame_idx=frame_idx, obj_id=obj_id, box=box)
+        for f, ids, logits in predictor.propagate_in_video(state, start_frame_idx=frame_idx,
+                                                           max_frame_num_to_track=last - frame_idx):
+            ref[f] = dict(zip(ids, logits[:, 0].float().numpy()))
+
+    prompt_then_propagate(0, *births[0], last=4)
+    prompt_then_propagate(5, *births[5], last=16)
+    prompt_then_propagate(17, *births[17], last=23)  # the stream reaches frame 23 and tracks it...
+    prompt_then_propagate(*correction, last=n - 1)  # ...then the box corrects object 1 there
+    predictor.add_all_frames_to_correct_as_cond = False
 
     # Engine: the same prompts, streamed frame by frame.
     engine = SAM2Engine(model_256, device="cpu", max_cond_frames=4)
     checked = 0
     for i, frame in enumerate(frames):
         engine.step(i, frame)
-        if i == 0:
-            engine.add([1], box1[None])
-        if i == 17:
-            engine.add([2], box2[None])
+        if i in births:
+            engine.add([births[i][0]], births[i][1][None])
+        if i == correction[0]:
+            assert engine._objects[1].tracked_at == i  # a correction, not a new object
+            engine.reprompt([correction[1]], correction[2][None])
         logits = dict(zip(engine.ids, engine.mask_logits().numpy()))
         assert set(logits) == set(ref[i])
         for obj_id, ours in logits.items():
@@ -62,7 +77,46 @@ def test_engine_matches_reference_predictor(model_256, tmp_path):
             assert _iou(ours > median, theirs > median) >= 0.99, (i, obj_id)
             assert np.abs(ours - theirs).max() <= 1e-2 * max(1.0, np.abs(theirs).max()), (i, obj_id)
             checked += 1
-    assert checked == 40 + 23
+    assert checked == 32 + 27 + 15
+    assert sorted(engine._objects[1].cond) == [0, 23]
+
+
+def test_objects_born_on_ten_frames_cost_one_memory_attention_a_frame():
+    """Ten objects, each born on its own frame, so every memory differs in length: each frame is
+    still ONE memory-attention call, and each object's masks equal it tracked alone."""
+    torch.manual_seed(3)
+    model = load_sam2_model(CONFIG, None, "cpu", image_size=64)
+    frames = moving_boxes_frames(14, 64, 64)
+    rng = np.random.default_rng(0)
+    corners = rng.integers(0, 40, size=(10, 2))
+    boxes = np.concatenate([corners, corners + rng.integers(8, 24, size=(10, 2))], axis=1).astype(float)
+
+    calls, padded = [], []
+    engine = SAM2Engine(model, device="cpu")
+    attention = engine.attention
+
+    def counted(curr, curr_pos, batch):
+        calls.append(curr.shape[1])
+        padded.append(batch.valid is not None)
+        return attention(curr, curr_pos, batch)
+
+    engine.attention = counted
+    for i, frame in enumerate(frames):
+        before = len(calls)
+        engine.step(i, frame)
+        assert len(calls) - before == (1 if engine.ids else 0), i
+        if i < 10:
+            engine.add([i + 1], boxes[i:i + 1])
+    assert calls[-1] == 10 and any(padded)
+    batched = engine.mask_logits()
+
+    for k in (0, 4, 9):  # alone, object k runs with no padding at all
+        alone = SAM2Engine(model, device="cpu")
+        for i, frame in enumerate(frames):
+            alone.step(i, frame)
+            if i == k:
+                alone.add([k + 1], boxes[k:k + 1])
+        torch.testing.assert_close(batched[k], alone.mask_logits()[0], atol=2e-3, rtol=1e-3)
 
 
 def test_memory_stays_bounded_over_300_frames():

@@ -1,12 +1,23 @@
-"""Mask post-processing that needs no CUDA extension.
+"""Mask post-processing on the tracker's device, at SAM 2's low resolution, batched over objects.
 
-SAM 2's own hole filling calls its optional CUDA extension (``sam2._C``); this does the same job
-with OpenCV on the final boolean masks, on any device.
+The frame's masks take one path: low-res logits (N, 1, 256, 256) -> holes filled and specks
+removed on that grid (:func:`fill_small_holes_lowres`) -> ONE batched bilinear upsampling to video
+size -> threshold -> boxes and areas (:func:`boxes_and_areas`), all on the device -> one copy to
+the host (:func:`to_host`, masks bit-packed on the device first).
+
+Hole filling follows SAM 2's own ``fill_hole_area`` (``sam2.utils.misc.fill_holes_in_mask_scores``):
+the area is counted on the low-res grid (256x256 for every SAM 2 size), background components of at
+most that many cells get a small positive logit (0.1), and, as this project did before, foreground
+specks of at most that many cells get a small negative one (-0.1) unless that would erase the
+whole mask. SAM 2 labels components with a CUDA extension; here they are labelled with 8-connected
+max-pooling (:func:`small_components`), exact for this question (see there) and on any device.
+:func:`fill_small_holes` is the same rule on one boolean host mask (OpenCV), for callers holding numpy masks.
 
 Example:
-    >>> import numpy as np
-    >>> m = np.ones((20, 20), bool); m[9:11, 9:11] = False
-    >>> bool(fill_small_holes(m, max_area=8).all())
+    >>> import torch
+    >>> logits = -torch.ones(1, 1, 16, 16); logits[0, 0, 2:10, 2:10] = 1; logits[0, 0, 5, 5] = -1
+    >>> filled = fill_small_holes_lowres(logits, max_area=2)
+    >>> bool((filled[0, 0, 2:10, 2:10] > 0).all())
     True
 """
 
@@ -14,9 +25,106 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 
-def _small_components(binary: np.ndarray, max_area: int) -> np.ndarray:
+def small_components(binary: torch.Tensor, max_area: int) -> torch.Tensor:
+    """Pixels of (N, H, W) bool `binary` whose 8-connected component has at most `max_area` pixels.
+
+    Each pixel starts with its own label; `max_area` rounds of 3x3 max-pooling spread the largest
+    label through each component. A component of at most `max_area` pixels spans at most
+    `max_area - 1` steps, so it ends with one label held by all its pixels, and no pixel of it
+    touches another label: it is "closed". A larger component may end with several labels, but a
+    label region that is closed is a whole component, hence larger than `max_area`. So "region of
+    at most `max_area` pixels and closed" is exact, with a fixed number of rounds (no host sync).
+    """
+    n, h, w = binary.shape
+    fg = binary.float().unsqueeze(1)
+    ids = torch.arange(1, h * w + 1, device=binary.device, dtype=torch.float32).view(1, 1, h, w)
+    labels = ids * fg
+    for _ in range(max(1, max_area)):
+        labels = F.max_pool2d(labels, 3, stride=1, padding=1) * fg
+    # a pixel is "open" if a foreground neighbour holds another label
+    big = float(h * w + 1)
+    highest = F.max_pool2d(labels, 3, stride=1, padding=1)
+    lowest = big - F.max_pool2d(torch.where(fg > 0, big - labels, torch.zeros_like(labels)), 3, stride=1, padding=1)
+    is_open = (fg > 0) & ((highest != labels) | (lowest != labels))
+    flat = labels.view(n, -1).long()
+    count = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(1, flat, fg.view(n, -1))
+    opened = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(1, flat, is_open.view(n, -1).float())
+    small = (count <= max_area) & (opened == 0)
+    small[:, 0] = False  # background
+    return small.gather(1, flat).view(n, h, w)
+
+
+def fill_small_holes_lowres(logits: torch.Tensor, max_area: int) -> torch.Tensor:
+    """(N, 1, h, w) mask logits with holes filled and specks removed, both up to `max_area` cells."""
+    if max_area <= 0 or logits.numel() == 0:
+        return logits
+    fg = logits[:, 0] > 0
+    holes = small_components(~fg, max_area)
+    filled = fg | holes
+    specks = small_components(filled, max_area)
+    # keep a mask that is nothing but specks: dropping it would erase a small object entirely
+    specks &= (filled & ~specks).flatten(1).any(1)[:, None, None]
+    out = torch.where(holes, torch.full_like(logits[:, 0], 0.1), logits[:, 0])
+    out = torch.where(specks, torch.full_like(out, -0.1), out)
+    return out.unsqueeze(1).to(logits.dtype)
+
+
+def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, h, w) low-res logits -> (N, H, W) float32 logits at video size (one batched call)."""
+    return F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def boxes_and_areas(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """xyxy boxes (N, 4) float32, as ``supervision.mask_to_xyxy`` (inclusive max), and pixel counts (N,)."""
+    n, h, w = masks.shape
+    rows, cols = masks.any(2), masks.any(1)
+    ys = torch.arange(h, device=masks.device)
+    xs = torch.arange(w, device=masks.device)
+    y1 = torch.where(rows, ys, h).amin(1)
+    y2 = torch.where(rows, ys, -1).amax(1)
+    x1 = torch.where(cols, xs, w).amin(1)
+    x2 = torch.where(cols, xs, -1).amax(1)
+    boxes = torch.stack([x1, y1, x2, y2], 1).float()
+    empty = ~rows.any(1)
+    boxes = torch.where(empty[:, None], torch.zeros_like(boxes), boxes)
+    return boxes, masks.flatten(1).sum(1)
+
+
+_BITS = (128, 64, 32, 16, 8, 4, 2, 1)  # numpy.unpackbits order (big bit first)
+
+
+def to_host(masks: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
+            pack: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(masks bool (N,H,W), boxes float32 (N,4), areas int64 (N,)) on the host, in ONE device-to-host copy.
+
+    On an accelerator the masks are bit-packed on the device (8x fewer bytes) and everything
+    travels as one byte buffer; on the CPU the tensors are the host arrays already (``pack``
+    forces one way or the other).
+    """
+    n, h, w = masks.shape
+    if not (masks.device.type != "cpu" if pack is None else pack):
+        return masks.numpy(), boxes.float().numpy(), areas.long().numpy()
+    bits = masks.flatten()
+    pad = (-bits.numel()) % 8
+    if pad:
+        bits = torch.cat([bits, bits.new_zeros(pad)])
+    weights = torch.tensor(_BITS, dtype=torch.uint8, device=masks.device)
+    packed = (bits.view(-1, 8).to(torch.uint8) * weights).sum(1, dtype=torch.uint8)
+    payload = torch.cat([packed, boxes.float().contiguous().view(torch.uint8).flatten(),
+                         areas.long().contiguous().view(torch.uint8).flatten()])
+    host = payload.cpu().numpy()
+    n_packed = packed.numel()
+    host_masks = np.unpackbits(host[:n_packed])[: n * h * w].reshape(n, h, w).astype(bool)
+    host_boxes = host[n_packed:n_packed + 16 * n].view(np.float32).reshape(n, 4)
+    host_areas = host[n_packed + 16 * n:].view(np.int64)
+    return host_masks, host_boxes, host_areas
+
+
+def _small_components_cv(binary: np.ndarray, max_area: int) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     small = np.zeros(count, dtype=bool)
     small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area
@@ -24,10 +132,9 @@ def _small_components(binary: np.ndarray, max_area: int) -> np.ndarray:
 
 
 def fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
-    """Fill background holes and drop foreground specks of at most `max_area` pixels."""
+    """The same rule on one boolean host mask (HxW): holes filled, specks dropped, up to `max_area` pixels."""
     if max_area <= 0 or not mask.any():
         return mask
-    filled = mask | _small_components(~mask, max_area)
-    # Keep a mask that is nothing but specks: dropping it would erase a small object entirely.
-    kept = filled & ~_small_components(filled, max_area)
+    filled = mask | _small_components_cv(~mask, max_area)
+    kept = filled & ~_small_components_cv(filled, max_area)
     return kept if kept.any() else filled
