@@ -26,8 +26,10 @@ import supervision as sv
 import torch
 
 from ..errors import ModelNotFoundError
+from ..models import resolve_folder
 from ..prompts import grounding_text
 from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free, sigmoid
+from .registry import DetectorSpec, load_folder, register, spec_for_path
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 
@@ -90,8 +92,8 @@ def check_model_type(folder: str | Path, expected: tuple[str, ...], detector: st
     except (OSError, ValueError):
         return  # let from_pretrained report what is wrong with the folder
     if found and found not in expected:
-        hint = {"grounding-dino": "grounding-dino", "mm-grounding-dino": "mm-grounding-dino", "owlv2": "owlv2"}
-        use = f": use --detector {hint[found]}" if found in hint else ""
+        family = spec_for_path(folder)
+        use = f": use --detector {family.name}" if family is not None else ""
         raise ModelNotFoundError(f"{folder} holds a {found} model, not {' or '.join(expected)} ({detector}){use}")
 
 
@@ -158,3 +160,18 @@ class GroundingDINODetector:
                 results.append(grounded_detections(logits[i], boxes[i], owner, phrases, frame.shape[:2],
                                                    self.box_threshold, self.text_threshold, self.nms_iou))
         return results
+
+
+def build_grounding_family(cls, default: str):
+    """The registry's ``build`` of a Grounding DINO-family detector class."""
+    def build(config, device: str):
+        folder = resolve_folder(config.model or default)
+        return load_folder(cls.name, folder, lambda: cls(folder, config.box_threshold, config.text_threshold,
+                                                         config.nms_iou, device))
+    return build
+
+
+register(DetectorSpec(
+    "grounding-dino", build_grounding_family(GroundingDINODetector, DEFAULT_MODEL), needs=f"weights {DEFAULT_MODEL}",
+    about="open vocabulary, local (default)", aliases=("grounding_dino", "gdino", "groundingdino"),
+    default_model=DEFAULT_MODEL, model_types=("grounding-dino",)))
