@@ -137,10 +137,6 @@ def load_plugin(name: str, config: Any, device: str) -> Detector:
     except Exception as exc:
         raise ConfigError(f"detector plugin {name!r} ({ep.value}) failed to start: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    detector = as_detector(built, name)
-    if not getattr(detector, "name", None):
-        try:
-            detector.name = name  # type: ignore[misc]
-        except AttributeError:
-            pass
-    return detector
+    if hasattr(built, "detect"):  # a third-party object: its output is checked and completed like a callable's
+        return CallableDetector(built.detect, getattr(built, "name", None) or name)
+    return as_detector(built, name)
