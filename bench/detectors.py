@@ -36,6 +36,9 @@ MODELS = {
     "mm-grounding-dino": ("write_mm_grounding_dino",
                           "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det (Swin-T, BERT-base)"),
     "owlv2": ("write_owlv2", "google/owlv2-base-patch16-ensemble (ViT-B/16, 960x960)"),
+    "sam3": ("write_sam3", "facebook/sam3 detector (ViT 32 layers at 1008x1008, CLIP text 24 layers; boxes + masks)"),
+    "omdet-turbo": ("write_omdet_turbo", "omlab/omdet-turbo-swin-tiny-hf (Swin-T at 640x640, CLIP B/32 text; "
+                                         "transformers' Swin-T in place of timm's)"),
 }
 PHRASES = ["person", "car"]
 
@@ -69,7 +72,8 @@ def test_frame(width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(image, (width, height))[..., ::-1])
 
 
-def bench_one(name: str, frame: np.ndarray, runs: int, warmup: int, device: str) -> dict:
+def bench_one(name: str, frame: np.ndarray, runs: int, warmup: int, device: str,
+              phrases: list[str] = PHRASES) -> dict:
     import torch
 
     import fake_detectors
@@ -84,13 +88,13 @@ def bench_one(name: str, frame: np.ndarray, runs: int, warmup: int, device: str)
         load_s = time.perf_counter() - start
     params = sum(p.numel() for p in detector.model.parameters())
     for _ in range(warmup):
-        detector.detect(frame, PHRASES)
+        detector.detect(frame, phrases)
     times = []
     for _ in range(runs):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        detector.detect(frame, PHRASES)
+        detector.detect(frame, phrases)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1000)
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detectors", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     parser.add_argument("--size", default="854x480", help="frame WIDTHxHEIGHT (default 854x480, 480p)")
+    parser.add_argument("--phrases", default=",".join(PHRASES), help="comma-separated prompt phrases")
     parser.add_argument("--runs", type=int, default=3, help="timed calls per detector (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -111,10 +116,11 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     width, height = (int(v) for v in args.size.lower().split("x"))
     frame = test_frame(width, height)
-    report = {"bench": "detectors", "frame": [width, height], "device": args.device, "hardware": hardware(),
+    report = {"bench": "detectors", "frame": [width, height], "device": args.device, "phrases": args.phrases.split(","),
+              "hardware": hardware(),
               "results": []}
     for name in args.detectors.split(","):
-        result = bench_one(name.strip(), frame, args.runs, args.warmup, args.device)
+        result = bench_one(name.strip(), frame, args.runs, args.warmup, args.device, args.phrases.split(","))
         report["results"].append(result)
         if not args.json:
             print(f"{result['detector']:<18} {result['ms_median']:>9.1f} ms/keyframe (min {result['ms_min']:.1f}, "

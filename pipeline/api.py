@@ -60,12 +60,11 @@ def _model_names(config: Config, detector: object | None = None) -> dict[str, st
     if detector is not None:
         name = getattr(detector, "name", None) or getattr(detector, "__name__", None) or type(detector).__name__
         return {**_model_names(config), "detector": str(name)}
-    # The default weights of the local families; cloud and plugin detectors are named by themselves.
-    default_weights = {"yolox": "yolox_nano", "grounding-dino": "grounding-dino-tiny"}
-    detector = config.detector.model or default_weights.get(config.detector.name, config.detector.name)
+    from .detectors import detector_model_name  # the registry names each detector's weights
+
     tracker = Path(sam2_spec(config.tracker.sam2).repo_id).name if config.tracker.sam2 in (
         "tiny", "small", "base_plus", "large") else Path(config.tracker.sam2).name
-    return {"detector": Path(str(detector)).name, "tracker": tracker}
+    return {"detector": detector_model_name(config.detector), "tracker": tracker}
 
 
 def track_video(
@@ -96,6 +95,10 @@ def track_video(
         config = load_config(config or "default", overrides, **options)
     elif overrides or options:
         raise ValueError("pass overrides with a preset name, not with a Config object")
+    if detector is None:  # a prompt the configured detector cannot serve fails before any model loads
+        from .detectors import check_prompt
+
+        check_prompt(config.detector, phrases)
     stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames)
     out = prepare_output_dir(output_dir) if output_dir is not None else None
 

@@ -59,14 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _detector_values(value: str | None) -> dict:
-    if value is None:
-        return {}
-    path = Path(value)
-    if path.suffix == ".onnx":
-        return {"detector__name": "yolox", "detector__model": value}
-    if path.is_dir():
-        return {"detector__name": "grounding-dino", "detector__model": value}
-    return {"detector__name": value}
+    """Config values for --detector: a name, or a weights file / model folder routed by the detector registry."""
+    from .detectors.registry import cli_values
+
+    return cli_values(value)
 
 
 # Subcommands, each a module with `main(argv) -> int`, imported only when used (keeps --help fast).

@@ -97,7 +97,7 @@ def _byte_symbols() -> list[str]:
     return [chr(b) if b in keep else chr(next(shifted)) for b in range(256)]
 
 
-def _clip_tokenizer(real: bool):
+def _clip_tokenizer(real: bool, max_length: int = 16):
     """A byte-level BPE CLIP tokenizer: the 256 byte symbols (with and without </w>) and a few merges."""
     from transformers import CLIPTokenizer
 
@@ -117,7 +117,7 @@ def _clip_tokenizer(real: bool):
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
         (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-        tokenizer = CLIPTokenizer.from_pretrained(tmp, pad_token="!", model_max_length=16)
+        tokenizer = CLIPTokenizer.from_pretrained(tmp, pad_token="!", model_max_length=max_length)
     return tokenizer, len(vocab)
 
 
@@ -150,11 +150,122 @@ def write_owlv2(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     return folder
 
 
+def _clip_text(tokenizer, vocab_size: int, real: bool, max_position_embeddings: int = 77) -> dict:
+    """A CLIP text config: ViT-B/32's text tower (``real``) or one small layer."""
+    special = {"bos_token_id": tokenizer.convert_tokens_to_ids("<|startoftext|>"),
+               "eos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"), "pad_token_id": 0}
+    if real:
+        return {"model_type": "clip_text_model", "vocab_size": vocab_size, "hidden_size": 512,
+                "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8,
+                "max_position_embeddings": max_position_embeddings, "projection_dim": 512, **special}
+    return {"model_type": "clip_text_model", "vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": max_position_embeddings,
+            "projection_dim": 32, **special}
+
+
+def write_omdet_turbo(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """OmDet-Turbo with random weights; ``size="real"`` is omlab/omdet-turbo-swin-tiny-hf's architecture.
+
+    One difference from the hub checkpoint: its Swin-T backbone is timm's (which needs timm and
+    torchvision); here it is transformers' Swin-T (same architecture and cost, its own layer norms),
+    so the model loads without timm. Config, weights, tokenizer and preprocessor files are in the
+    hub's layout.
+    """
+    import torch
+    from transformers import OmDetTurboConfig, OmDetTurboForObjectDetection, SwinConfig
+    from transformers.models.detr.image_processing_pil_detr import DetrImageProcessorPil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    real = size == "real"
+    tokenizer, vocab_size = _clip_tokenizer(real=real, max_length=77)
+    text = _clip_text(tokenizer, vocab_size, real)
+    common = {"use_timm_backbone": False, "apply_layernorm_after_vision_backbone": False}
+    if real:
+        backbone = SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
+                              out_indices=[2, 3, 4])
+        config = OmDetTurboConfig(backbone_config=backbone, text_config=text, **common)
+        side = 640
+    else:
+        backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
+                              out_indices=[2, 3, 4])
+        # class_embed_dim != decoder_hidden_dim, as in the real model (transformers needs the task projection).
+        config = OmDetTurboConfig(backbone_config=backbone, text_config=text, text_projection_in_dim=32,
+                                  text_projection_out_dim=32, task_encoder_hidden_dim=64, class_embed_dim=32,
+                                  num_queries=30, encoder_hidden_dim=16, vision_features_channels=[16, 16, 16],
+                                  encoder_in_channels=[32, 64, 128], encoder_dim_feedforward=32, decoder_hidden_dim=16,
+                                  decoder_num_heads=2, decoder_num_layers=2, decoder_dim_feedforward=32,
+                                  encoder_attention_heads=2, image_size=64, **common)
+        side = 64
+    model = OmDetTurboForObjectDetection(config).eval()
+    DetrImageProcessorPil(size={"height": side, "width": side}, do_pad=False).save_pretrained(str(folder))
+    _set_json(folder / "preprocessor_config.json", image_processor_type="DetrImageProcessor")  # as on the hub
+    tokenizer.save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def write_sam3(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """SAM 3 (``Sam3Model``) with random weights; ``size="real"`` is facebook/sam3's detector architecture.
+
+    Files as on the hub: config.json, model.safetensors, processor_config.json (Sam3Processor with
+    its image processor's settings, written as JSON: that image processor needs torchvision),
+    tokenizer files (CLIP BPE, 32 tokens).
+    """
+    import torch
+    from transformers import Sam3Config, Sam3Model
+    from transformers.models.sam3.configuration_sam3 import Sam3ViTConfig, Sam3VisionConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    real = size == "real"
+    tokenizer, vocab_size = _clip_tokenizer(real=real, max_length=32)
+    if real:
+        side, mask_side = 1008, 288
+        text = {**_clip_text(tokenizer, vocab_size, real=True, max_position_embeddings=32),
+                "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16}
+        config = Sam3Config(text_config=text)
+    else:
+        grid = 4  # 56 px / patch 14
+        side, mask_side = 14 * grid, 4 * grid
+        vit = Sam3ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                            image_size=side, patch_size=14, window_size=2, global_attn_indexes=[1],
+                            pretrain_image_size=side)
+        vision = Sam3VisionConfig(backbone_config=vit, fpn_hidden_size=32,
+                                  backbone_feature_sizes=[[4 * grid] * 2, [2 * grid] * 2, [grid] * 2])
+        small = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+        config = Sam3Config(vision_config=vision, text_config=_clip_text(tokenizer, vocab_size, False, 32),
+                            geometry_encoder_config={**small, "num_layers": 1},
+                            detr_encoder_config={**small, "num_layers": 1},
+                            detr_decoder_config={**small, "num_layers": 2, "num_queries": 20},
+                            mask_decoder_config={"hidden_size": 32, "num_attention_heads": 2})
+    model = Sam3Model(config).eval()
+    tokenizer.save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
+    image_processor = {"image_processor_type": "Sam3ImageProcessor", "do_resize": True, "do_rescale": True,
+                       "do_normalize": True, "size": {"height": side, "width": side},
+                       "mask_size": {"height": mask_side, "width": mask_side}, "image_mean": [0.5, 0.5, 0.5],
+                       "image_std": [0.5, 0.5, 0.5], "rescale_factor": 1 / 255, "resample": 2}
+    (folder / "processor_config.json").write_text(json.dumps(
+        {"image_processor": image_processor, "processor_class": "Sam3Processor", "target_size": side,
+         "point_pad_value": -10}, indent=2))
+    return folder
+
+
+def _set_json(path: Path, **values) -> None:
+    data = json.loads(path.read_text())
+    data.update(values)
+    path.write_text(json.dumps(data, indent=2))
+
+
 if __name__ == "__main__":
     import sys
 
     if len(sys.argv) not in (3, 4):
-        sys.exit("usage: python tests/fake_detectors.py {owlv2,mm-grounding-dino,grounding-dino} DIR [tiny|real]")
+        sys.exit("usage: python tests/fake_detectors.py {owlv2,mm-grounding-dino,grounding-dino,sam3,omdet-turbo} DIR "
+                 "[tiny|real]")
     writers = {"owlv2": write_owlv2, "mm-grounding-dino": write_mm_grounding_dino,
-               "grounding-dino": write_grounding_dino}
+               "grounding-dino": write_grounding_dino, "sam3": write_sam3, "omdet-turbo": write_omdet_turbo}
     print(writers[sys.argv[1]](sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else "tiny"))

@@ -87,6 +87,18 @@ def write_grounding_dino(cache: Path, seed: int = 0) -> Path:
         return _install(cache, GDINO_REPO, tmp)
 
 
+def install_folder(cache: str | Path, repo_id: str, write) -> Path:
+    """Install a model written by ``write(folder)`` (tests/fake_detectors.py) as hub repo `repo_id` in `cache`.
+
+    >>> from fake_detectors import write_sam3                       # doctest: +SKIP
+    >>> install_folder(hf_home, "facebook/sam3", write_sam3)         # doctest: +SKIP
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        write(folder)
+        return _install(Path(cache), repo_id, folder)
+
+
 def write_fake_hub(cache: str | Path) -> Path:
     cache = Path(cache)
     write_sam2(cache)

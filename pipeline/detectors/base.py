@@ -123,3 +123,39 @@ def detect_batch(detector, frames: Sequence[np.ndarray], phrases: Sequence[str])
     if hasattr(detector, "detect"):
         return [detector.detect(frame, phrases) for frame in frames]
     return [detector(frame, phrases) for frame in frames]
+
+
+def split_phrases(costs: Sequence[int], budget: int) -> list[range]:
+    """Consecutive groups of phrases whose summed token `costs` fit in `budget` (one text-encoder call each).
+
+    A phrase alone over the budget gets a group of its own (the encoder truncates it). Class ids of
+    the merged result index the full phrase list: a group's ids are offset by its ``start``.
+
+    >>> split_phrases([3, 3, 3, 5], budget=7)
+    [range(0, 2), range(2, 3), range(3, 4)]
+    """
+    groups: list[range] = []
+    start, used = 0, 0
+    for i, cost in enumerate(costs):
+        if i > start and used + cost > budget:
+            groups.append(range(start, i))
+            start, used = i, 0
+        used += cost
+    if len(costs):
+        groups.append(range(start, len(costs)))
+    return groups
+
+
+def merge_groups(parts: Sequence[sv.Detections], groups: Sequence[range], phrases: Sequence[str]) -> sv.Detections:
+    """One Detections from per-group results (class ids local to each group), best score first."""
+    xyxy = [p.xyxy for p in parts]
+    conf = [p.confidence for p in parts]
+    ids = [p.class_id + g.start for p, g in zip(parts, groups)]
+    masks = [p.mask for p in parts]
+    if not parts:
+        return make_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), phrases)
+    merged = make_detections(np.concatenate(xyxy), np.concatenate(conf), np.concatenate(ids), phrases)
+    if all(m is not None for m in masks):
+        merged.mask = np.concatenate(masks)
+    order = np.argsort(-merged.confidence, kind="stable")
+    return merged[order]

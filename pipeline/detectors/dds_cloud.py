@@ -50,6 +50,7 @@ import supervision as sv
 
 from ..errors import ConfigError, PromptError, PromptrackError
 from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable, make_detections
+from .registry import DetectorSpec, register
 
 logger = logging.getLogger(__name__)
 
@@ -356,3 +357,21 @@ def _one_line(value: Any, secret: str) -> str:
     """A message fit for one line of output, with the token blanked out."""
     text = " ".join(str(value or "").split())[:200]
     return text.replace(secret, "***") if secret else text
+
+
+def _builder(model: str):
+    def build(config, device: str) -> DDSCloudDetector:
+        return DDSCloudDetector(model, token=config.token, api_url=config.api_url, box_threshold=config.box_threshold,
+                                nms_iou=config.nms_iou, timeout=config.timeout, retries=config.retries,
+                                image_max_side=config.image_max_side)
+    return build
+
+
+_NEEDS = f"token ${TOKEN_ENV} (DeepDataSpace cloud)"
+register(DetectorSpec("dino-x", _builder("dino-x"), needs=_NEEDS,
+                      about=f"cloud, boxes + masks; prompt {PROMPT_FREE} finds everything",
+                      aliases=("dinox", "dino_x", "dino-x-1.0")))
+register(DetectorSpec("grounding-dino-1.5-pro", _builder("grounding-dino-1.5-pro"), needs=_NEEDS, about="cloud, boxes",
+                      aliases=("grounding-dino-1.5", "gdino-1.5-pro")))
+register(DetectorSpec("grounding-dino-1.6-pro", _builder("grounding-dino-1.6-pro"), needs=_NEEDS, about="cloud, boxes",
+                      aliases=("grounding-dino-1.6", "gdino-1.6-pro")))

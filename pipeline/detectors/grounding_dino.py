@@ -6,6 +6,10 @@ label; the box score is that phrase's best token score. :func:`grounded_detectio
 post-processing, shared with MM-Grounding-DINO / LLMDet (``mm_grounding_dino.py``), whose heads
 give the same (queries x text tokens) logits.
 
+The text encoder reads at most ``max_text_len`` tokens (256): a longer prompt (hundreds of
+phrases) is split into groups that fit, one forward pass each, and the boxes merged; class ids
+index the full phrase list.
+
 Several frames go through the model at once with :meth:`GroundingDINODetector.detect_batch`
 (useful on a GPU; on a CPU it is about as fast as one at a time).
 
@@ -26,8 +30,10 @@ import supervision as sv
 import torch
 
 from ..errors import ModelNotFoundError
+from ..models import resolve_folder
 from ..prompts import grounding_text
-from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free, sigmoid
+from .base import class_nms, cxcywh_to_xyxy, make_detections, merge_groups, reject_prompt_free, sigmoid, split_phrases
+from .registry import DetectorSpec, load_folder, register, spec_for_path
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 
@@ -90,8 +96,8 @@ def check_model_type(folder: str | Path, expected: tuple[str, ...], detector: st
     except (OSError, ValueError):
         return  # let from_pretrained report what is wrong with the folder
     if found and found not in expected:
-        hint = {"grounding-dino": "grounding-dino", "mm-grounding-dino": "mm-grounding-dino", "owlv2": "owlv2"}
-        use = f": use --detector {hint[found]}" if found in hint else ""
+        family = spec_for_path(folder)
+        use = f": use --detector {family.name}" if family is not None else ""
         raise ModelNotFoundError(f"{folder} holds a {found} model, not {' or '.join(expected)} ({detector}){use}")
 
 
@@ -122,6 +128,7 @@ class GroundingDINODetector:
         self.nms_iou = nms_iou
         self._dot_ids = set(self.processor.tokenizer.convert_tokens_to_ids(["."]))
         self._special_ids = set(self.processor.tokenizer.all_special_ids)
+        self.max_text_len = int(getattr(self.model.config, "max_text_len", 256))
 
     @classmethod
     def model_class(cls):
@@ -137,12 +144,24 @@ class GroundingDINODetector:
         """Boxes for `phrases` on one RGB frame (HxWx3 uint8)."""
         return self.detect_batch([frame], phrases)[0]
 
-    @torch.inference_mode()
+    def groups(self, phrases: Sequence[str]) -> list[range]:
+        """Phrase groups whose prompt ("a . b . c .") fits the text encoder's ``max_text_len`` tokens."""
+        costs = [len(ids) - 1 for ids in self.processor.tokenizer(list(phrases))["input_ids"]]  # tokens + " ."
+        return split_phrases(costs, self.max_text_len - 2)  # [CLS] and [SEP]
+
     def detect_batch(self, frames: Sequence[np.ndarray], phrases: Sequence[str]) -> list[sv.Detections]:
-        """Boxes for `phrases` on several frames, ``batch_size`` per forward pass."""
+        """Boxes for `phrases` on several frames, ``batch_size`` per forward pass (per phrase group)."""
+        reject_prompt_free(phrases, self.name)
+        groups = self.groups(phrases)
+        if len(groups) == 1:
+            return self._detect_group(frames, phrases)
+        per_group = [self._detect_group(frames, [phrases[i] for i in g]) for g in groups]
+        return [merge_groups([found[f] for found in per_group], groups, phrases) for f in range(len(frames))]
+
+    @torch.inference_mode()
+    def _detect_group(self, frames: Sequence[np.ndarray], phrases: Sequence[str]) -> list[sv.Detections]:
         from PIL import Image
 
-        reject_prompt_free(phrases, self.name)
         text = grounding_text(phrases)
         results: list[sv.Detections] = []
         for start in range(0, len(frames), self.batch_size):
@@ -158,3 +177,18 @@ class GroundingDINODetector:
                 results.append(grounded_detections(logits[i], boxes[i], owner, phrases, frame.shape[:2],
                                                    self.box_threshold, self.text_threshold, self.nms_iou))
         return results
+
+
+def build_grounding_family(cls, default: str):
+    """The registry's ``build`` of a Grounding DINO-family detector class."""
+    def build(config, device: str):
+        folder = resolve_folder(config.model or default)
+        return load_folder(cls.name, folder, lambda: cls(folder, config.box_threshold, config.text_threshold,
+                                                         config.nms_iou, device))
+    return build
+
+
+register(DetectorSpec(
+    "grounding-dino", build_grounding_family(GroundingDINODetector, DEFAULT_MODEL), needs=f"weights {DEFAULT_MODEL}",
+    about="open vocabulary, local (default)", aliases=("grounding_dino", "gdino", "groundingdino"),
+    default_model=DEFAULT_MODEL, model_types=("grounding-dino",)))

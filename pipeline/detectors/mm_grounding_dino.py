@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from .grounding_dino import GroundingDINODetector
+from .grounding_dino import GroundingDINODetector, build_grounding_family
+from .registry import DetectorSpec, register
 
 DEFAULT_MODEL = "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det"
 LLMDET_MODEL = "iSEE-Laboratory/llmdet_tiny"
@@ -38,3 +39,12 @@ class LLMDetDetector(MMGroundingDINODetector):
     """LLMDet: MM-Grounding-DINO weights co-trained with an LLM; same class, same inference."""
 
     name = "llmdet"
+
+
+register(DetectorSpec(
+    "mm-grounding-dino", build_grounding_family(MMGroundingDINODetector, DEFAULT_MODEL), needs=f"weights {DEFAULT_MODEL}",
+    about="open vocabulary, local", aliases=("mm_grounding_dino", "mm-gdino", "mmgdino"), default_model=DEFAULT_MODEL,
+    model_types=("mm-grounding-dino",)))
+register(DetectorSpec(
+    "llmdet", build_grounding_family(LLMDetDetector, LLMDET_MODEL), needs=f"weights {LLMDET_MODEL}",
+    about="open vocabulary, local (MM-Grounding-DINO class)", default_model=LLMDET_MODEL))

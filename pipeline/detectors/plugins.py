@@ -9,7 +9,9 @@ A package adds a detector by naming a factory in its ``pyproject.toml``::
 device ("cpu", "cuda") and returns a Detector (an object with ``detect(frame, phrases)``) or a
 plain callable ``frame, phrases -> supervision.Detections``. Then
 ``track-video in.mp4 --prompt car --detector my-detector`` uses it, and
-``track-video --list-detectors`` lists it.
+``track-video --list-detectors`` lists it. The entry point may also name a
+:class:`~promptrack.pipeline.detectors.registry.DetectorSpec` (its ``build`` is the factory), the same
+declaration a built-in family makes.
 
 From Python, any callable works without a package::
 
@@ -102,6 +104,17 @@ def plugin_source(ep: metadata.EntryPoint) -> str:
     return f"{dist.name} ({ep.value})" if dist is not None else ep.value
 
 
+def plugin_specs() -> list:
+    """A registry entry for each installed plugin (its module is imported only when it is built)."""
+    from functools import partial
+
+    from .registry import DetectorSpec
+
+    return [DetectorSpec(name, partial(load_plugin, name), needs=f"plugin {plugin_source(ep)}",
+                         about="third-party detector", source=plugin_source(ep))
+            for name, ep in sorted(plugin_entry_points().items())]
+
+
 def load_plugin(name: str, config: Any, device: str) -> Detector:
     """Build the detector plugin `name` from its factory ``factory(config, device)``."""
     eps = plugin_entry_points()
@@ -113,6 +126,10 @@ def load_plugin(name: str, config: Any, device: str) -> Detector:
     except Exception as exc:  # a broken plugin must not look like a promptrack bug
         raise ConfigError(f"detector plugin {name!r} ({ep.value}) failed to import: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    from .registry import DetectorSpec
+
+    if isinstance(factory, DetectorSpec):
+        factory = factory.build
     try:
         built = factory(config, device)
     except PromptrackError:
@@ -120,10 +137,6 @@ def load_plugin(name: str, config: Any, device: str) -> Detector:
     except Exception as exc:
         raise ConfigError(f"detector plugin {name!r} ({ep.value}) failed to start: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    detector = as_detector(built, name)
-    if not getattr(detector, "name", None):
-        try:
-            detector.name = name  # type: ignore[misc]
-        except AttributeError:
-            pass
-    return detector
+    if hasattr(built, "detect"):  # a third-party object: its output is checked and completed like a callable's
+        return CallableDetector(built.detect, getattr(built, "name", None) or name)
+    return as_detector(built, name)

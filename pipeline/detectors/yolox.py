@@ -18,8 +18,10 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from ..errors import PromptError
+from ..errors import ModelNotFoundError, PromptError
+from ..models import resolve_file
 from .base import make_detections, nms
+from .registry import DetectorSpec, register
 
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
@@ -44,6 +46,23 @@ DEFAULT_FILE = "yolox_nano.onnx"
 _STRIDES = (8, 16, 32)
 
 
+def check_coco_phrases(phrases: Sequence[str]) -> list[int]:
+    """The COCO class of each phrase; one clear line naming the phrases that are no COCO class.
+
+    >>> check_coco_phrases(["people", "cars"])
+    [0, 2]
+    """
+    classes = [coco_class_of(p) for p in phrases]
+    unknown = [p for p, c in zip(phrases, classes) if c is None]
+    if unknown:
+        raise PromptError(
+            f"YOLOX knows only the 80 COCO classes; {', '.join(map(repr, unknown))} "
+            f"{'is not one' if len(unknown) == 1 else 'are not'}: "
+            "use --detector grounding-dino for open-vocabulary prompts"
+        )
+    return classes  # type: ignore[return-value]
+
+
 def coco_class_of(phrase: str) -> int | None:
     """COCO class index a phrase names, or None."""
     name = SYNONYMS.get(phrase, phrase)
@@ -66,8 +85,16 @@ class YOLOXDetector:
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
-        inp = self.session.get_inputs()[0]
+        try:
+            self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime's InvalidProtobuf, NoSuchFile, Fail ... are not one base class
+            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise ModelNotFoundError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}: {reason}): "
+                                     f"pass a YOLOX .onnx export such as {DEFAULT_FILE}") from None
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        if len(inp.shape) != 4 or (isinstance(out.shape[-1], int) and out.shape[-1] != 5 + len(COCO_CLASSES)):
+            raise ModelNotFoundError(f"{model_path} is an ONNX model but not a YOLOX COCO export (input {inp.shape}, "
+                                     f"output {out.shape}; expected [1, 3, H, W] -> [1, anchors, 85])")
         self.input_name = inp.name
         self.input_hw = tuple(int(x) for x in inp.shape[2:4])
         self.box_threshold = box_threshold
@@ -84,14 +111,7 @@ class YOLOXDetector:
         return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
     def classes_for(self, phrases: Sequence[str]) -> list[int]:
-        classes = [coco_class_of(p) for p in phrases]
-        unknown = [p for p, c in zip(phrases, classes) if c is None]
-        if unknown:
-            raise PromptError(
-                f"YOLOX knows only the 80 COCO classes; {', '.join(map(repr, unknown))} is not one: "
-                "use --detector grounding-dino for open-vocabulary prompts"
-            )
-        return classes  # type: ignore[return-value]
+        return check_coco_phrases(phrases)
 
     def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
         classes = self.classes_for(phrases)
@@ -121,3 +141,13 @@ class YOLOXDetector:
         if not xyxy:
             return make_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), phrases)
         return make_detections(np.concatenate(xyxy), np.concatenate(conf), np.concatenate(cls), phrases)
+
+
+def _build(config, device: str) -> YOLOXDetector:
+    path = resolve_file(DEFAULT_FILE, None, config.model)
+    return YOLOXDetector(path, config.box_threshold, config.nms_iou, device)
+
+
+register(DetectorSpec(
+    "yolox", _build, needs=f"weights {DEFAULT_FILE} (in $PROMPTRACK_MODEL_DIR or a path)", about="80 COCO classes, fast",
+    default_model=DEFAULT_FILE, file_suffixes=(".onnx",), check_prompt=check_coco_phrases))

@@ -1,0 +1,201 @@
+"""The detector table: every fact about a detector family lives in its :class:`DetectorSpec`.
+
+Each family's file (``grounding_dino.py``, ``sam3.py`` ...) declares one or more specs and calls
+:func:`register`; this package imports every module in its folder, so adding a detector is one
+new file. ``--list-detectors``, :func:`build_detector`, the CLI's ``--detector`` routing (a name,
+a model folder or an ``.onnx`` file) and the output header's model name all read this table.
+Third-party packages add specs (or plain factories) through the entry-point group
+``promptrack.detectors`` (see ``plugins.py``).
+
+Example (a detector of one file)::
+
+    from promptrack.pipeline.detectors.registry import DetectorSpec, register
+
+    def build(config, device):
+        return MyDetector(config.model or "org/my-weights", config.box_threshold, device)
+
+    register(DetectorSpec("my-detector", build, needs="weights org/my-weights",
+                          about="open vocabulary, local", aliases=("mine",), default_model="org/my-weights"))
+
+    >>> spec("gdino").name
+    'grounding-dino'
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError, ModelNotFoundError, PromptrackError
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What a detector is and how to build it.
+
+    Attributes:
+        name: the ``--detector`` name.
+        build: ``build(config, device) -> Detector``; ``config`` is the DetectorConfig.
+        needs: what it needs to run (weights, a token, a package), for ``--list-detectors``.
+        about: what it is for, one short phrase.
+        aliases: other accepted names (case is folded anyway).
+        default_model: hub id or file used when ``detector.model`` is not set.
+        model_types: ``config.json`` ``model_type`` values of checkpoints this family loads; a
+            folder passed to ``--detector`` is routed by them.
+        file_suffixes: weight files passed to ``--detector`` routed here (".onnx").
+        check_prompt: ``check_prompt(phrases)`` raises :class:`PromptError` for phrases this
+            detector cannot look for; called before any model loads.
+        source: where it comes from ("built-in", or the plugin's distribution).
+    """
+
+    name: str
+    build: Callable[[Any, str], Any]
+    needs: str
+    about: str
+    aliases: tuple[str, ...] = ()
+    default_model: str | None = None
+    model_types: tuple[str, ...] = ()
+    file_suffixes: tuple[str, ...] = ()
+    check_prompt: Callable[[Sequence[str]], None] | None = None
+    source: str = field(default="built-in", compare=False)
+
+    def model_name(self, model: str | None) -> str:
+        """The detector's name in output headers: its weights' name, else the detector's."""
+        weights = model or self.default_model
+        if not weights:
+            return self.name
+        return Path(str(weights)).name.removesuffix(".onnx") if model is None else Path(str(weights)).name
+
+
+_TABLE: dict[str, DetectorSpec] = {}
+_loaded = False
+
+
+def register(spec: DetectorSpec) -> DetectorSpec:
+    """Add a built-in detector to the table (called by each family's module at import)."""
+    taken = {n for s in _TABLE.values() if s.name != spec.name for n in (s.name, *s.aliases)}
+    clash = {spec.name, *spec.aliases} & taken
+    if clash:
+        raise ConfigError(f"detector {spec.name!r} reuses the name(s) {sorted(clash)} of another detector")
+    _TABLE[spec.name] = spec
+    return spec
+
+
+def _load_builtins() -> None:
+    """Import every module of this package once, so each family registers itself."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    package = __name__.rsplit(".", 1)[0]
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name not in ("registry", "base", "plugins"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
+def builtin_specs() -> list[DetectorSpec]:
+    """Built-in detectors, in the order their families declare them (default first)."""
+    _load_builtins()
+    return sorted(_TABLE.values(), key=lambda s: (_ORDER.index(s.name) if s.name in _ORDER else len(_ORDER), s.name))
+
+
+# The order of --list-detectors; a family not named here is listed after these, by name.
+_ORDER = ("grounding-dino", "mm-grounding-dino", "llmdet", "owlv2", "sam3", "omdet-turbo", "yolox", "dino-x",
+          "grounding-dino-1.5-pro", "grounding-dino-1.6-pro")
+
+
+def all_specs() -> list[DetectorSpec]:
+    """Built-ins, then plugins (a plugin cannot shadow a built-in name or alias)."""
+    from .plugins import plugin_specs
+
+    specs = builtin_specs()
+    taken = {n for s in specs for n in (s.name, *s.aliases)}
+    return specs + [s for s in plugin_specs() if s.name not in taken]
+
+
+def spec(name: str) -> DetectorSpec:
+    """The spec of a detector name or alias (case folded); one clear line when there is none."""
+    key = name.strip().lower()
+    specs = all_specs()
+    for s in specs:
+        if key == s.name or key in s.aliases:
+            return s
+    names = ", ".join(s.name for s in specs)
+    raise ConfigError(f"unknown detector {name!r}: use one of {names} (track-video --list-detectors)")
+
+
+def spec_for_path(path: str | Path) -> DetectorSpec | None:
+    """The family of a weights file (by suffix) or checkpoint folder (by config.json's model_type)."""
+    path = Path(path).expanduser()
+    specs = builtin_specs()
+    if path.suffix:
+        for s in specs:
+            if path.suffix.lower() in s.file_suffixes:
+                return s
+    try:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    for s in specs:
+        if model_type in s.model_types:
+            return s
+    return None
+
+
+def resolve(config) -> DetectorSpec:
+    """The spec that builds ``config``: its name, or the family of the folder in ``config.model``.
+
+    A folder given with the default name (the CLI's ``--detector path/to/folder``) is routed by
+    its config.json; a folder given with another family's name is left to that family, which
+    says what the folder holds.
+    """
+    named = spec(config.name)
+    if config.model and named.name == "grounding-dino":
+        return spec_for_path(config.model) or named
+    return named
+
+
+def build(config, device: str = "cpu"):
+    """The detector ``config`` names, built by its family."""
+    return resolve(config).build(config, device)
+
+
+def check_prompt(config, phrases: Sequence[str]) -> None:
+    """Raise :class:`PromptError` now, before models load, if the detector cannot look for `phrases`."""
+    s = resolve(config)
+    if s.check_prompt is not None:
+        s.check_prompt(phrases)
+
+
+def model_name(config) -> str:
+    """The detector's name for output headers (``models.detector`` in tracks.json)."""
+    try:
+        return resolve(config).model_name(config.model)
+    except ConfigError:
+        return Path(str(config.model or config.name)).name
+
+
+def cli_values(value: str | None) -> dict:
+    """Config values for ``--detector VALUE``: a name, an .onnx file or a checkpoint folder."""
+    if value is None:
+        return {}
+    path = Path(value).expanduser()
+    if path.is_dir() or path.suffix.lower() in {sfx for s in builtin_specs() for sfx in s.file_suffixes}:
+        family = spec_for_path(path)
+        return {"detector__name": family.name if family else "grounding-dino", "detector__model": value}
+    return {"detector__name": value}
+
+
+def load_folder(name: str, folder: Path, make: Callable[[], Any]):
+    """``make()``, with a failure to read the checkpoint in `folder` as one line naming it."""
+    try:
+        return make()
+    except PromptrackError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(f"cannot load {name} from {folder}: {first}") from None

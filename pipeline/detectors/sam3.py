@@ -1,0 +1,168 @@
+"""SAM 3 (``Sam3Model``) promptable concept segmentation: every instance of each phrase, with masks.
+
+Each phrase is a concept. The image encoder runs once per frame; the phrases then go through
+the text encoder, DETR encoder/decoder and mask head together, as one batch (the frame's
+features shared, ``phrase_batch`` phrases per forward pass). A query's score is its match
+probability times the concept's presence probability (SAM 3's presence head). Boxes come in
+frame pixels and masks at frame size in ``Detections.mask``, so the masks prompt SAM 2 directly.
+
+The frame is resized (squashed) to the processor's square (1008x1008) and normalised as the
+checkpoint's processor says. transformers' ``Sam3Processor`` needs torchvision, so the image
+side is done here with torch; the CLIP tokenizer is the checkpoint's.
+
+Weights ``facebook/sam3`` are gated on the hub: accept the licence on the model page and log in
+(``hf auth login``); without that the hub answers 401/403 and the run ends with one line saying so.
+
+Example:
+    >>> det = SAM3Detector("facebook/sam3", box_threshold=0.5)          # doctest: +SKIP
+    >>> found = det.detect(frame, ["person", "red car"])                # doctest: +SKIP
+    >>> found.mask.shape == (len(found), *frame.shape[:2])              # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import supervision as sv
+import torch
+
+from ..errors import ModelNotFoundError
+from ..models import resolve_folder
+from .base import class_nms, make_detections, reject_prompt_free
+from .grounding_dino import check_model_type
+from .registry import DetectorSpec, load_folder, register
+
+DEFAULT_MODEL = "facebook/sam3"
+MODEL_PAGE = "https://huggingface.co/facebook/sam3"
+TEXT_LEN = 32  # SAM 3 pads every phrase to 32 CLIP tokens
+
+
+class SAM3Detector:
+    """SAM 3 from a transformers checkpoint folder: boxes, scores and masks for each concept."""
+
+    name = "sam3"
+    phrase_batch = 16  # concepts per forward pass (they share the frame's image features)
+
+    def __init__(self, model_dir: str | Path, box_threshold: float = 0.5, nms_iou: float = 0.7,
+                 mask_threshold: float = 0.5, device: str = "cpu") -> None:
+        from transformers import AutoTokenizer, Sam3Model
+
+        check_model_type(model_dir, ("sam3", "sam3_video"), self.name)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self.model = Sam3Model.from_pretrained(str(model_dir)).to(device).eval()
+        self.size, self.mean, self.std, self.rescale = image_settings(Path(model_dir))
+        self.device = device
+        self.box_threshold = box_threshold
+        self.nms_iou = nms_iou
+        self.mask_logit = float(np.log(mask_threshold / (1 - mask_threshold)))  # threshold on logits, not probs
+
+    def pixels(self, frame: np.ndarray) -> torch.Tensor:
+        """The model's input for one RGB frame: (1, 3, H, W), resized and normalised."""
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1)[None].float()
+        x = torch.nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        return (x * self.rescale - mean) / std
+
+    def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
+        """Instances of every phrase on one RGB frame (HxWx3 uint8), with frame-size masks."""
+        reject_prompt_free(phrases, self.name)
+        return self._detect(frame, list(phrases))
+
+    def detect_batch(self, frames: Sequence[np.ndarray], phrases: Sequence[str]) -> list[sv.Detections]:
+        """:meth:`detect` on each frame (the phrases of a frame are already one batch)."""
+        reject_prompt_free(phrases, self.name)
+        return [self._detect(frame, list(phrases)) for frame in frames]
+
+    @torch.inference_mode()
+    def _detect(self, frame: np.ndarray, phrases: list[str]) -> sv.Detections:
+        vision = self.model.get_vision_features(pixel_values=self.pixels(frame))
+        text = self.tokenizer(phrases, padding="max_length", max_length=TEXT_LEN, truncation=True,
+                              return_tensors="pt").to(self.device)
+        boxes, scores, class_ids, masks = [], [], [], []
+        h, w = frame.shape[:2]
+        for start in range(0, len(phrases), self.phrase_batch):
+            n = min(self.phrase_batch, len(phrases) - start)
+            shared = type(vision)(  # the frame's features, one view per concept (no copy)
+                fpn_hidden_states=tuple(t.expand(n, *t.shape[1:]) for t in vision.fpn_hidden_states),
+                fpn_position_encoding=tuple(t.expand(n, *t.shape[1:]) for t in vision.fpn_position_encoding))
+            out = self.model(vision_embeds=shared, input_ids=text["input_ids"][start:start + n],
+                             attention_mask=text["attention_mask"][start:start + n])
+            score = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()  # (n, queries)
+            concept, query = torch.nonzero(score >= self.box_threshold, as_tuple=True)
+            if not len(query):
+                continue
+            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=score.device)
+            boxes.append((out.pred_boxes[concept, query].float() * scale).cpu().numpy())
+            scores.append(score[concept, query].float().cpu().numpy())
+            class_ids.append((concept + start).cpu().numpy())
+            low_res = out.pred_masks[concept, query].float()[None]  # (1, kept, h', w') logits
+            full = torch.nn.functional.interpolate(low_res, size=(h, w), mode="bilinear", align_corners=False)[0]
+            masks.append((full > self.mask_logit).cpu().numpy())
+        if not boxes:
+            empty = make_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), phrases)
+            empty.mask = np.zeros((0, h, w), dtype=bool)
+            return empty
+        xyxy = np.concatenate(boxes)
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        score, class_id, mask = np.concatenate(scores), np.concatenate(class_ids), np.concatenate(masks)
+        kept = class_nms(xyxy, score, class_id, self.nms_iou)
+        found = make_detections(xyxy[kept], score[kept], class_id[kept], phrases)
+        found.mask = mask[kept]
+        return found
+
+
+def image_settings(folder: Path) -> tuple[tuple[int, int], list[float], list[float], float]:
+    """(size, mean, std, rescale) of the checkpoint's image processor (SAM 3's defaults when absent)."""
+    settings: dict = {}
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        try:
+            data = json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue
+        settings = data.get("image_processor", data)
+        break
+    size = settings.get("size") or {"height": 1008, "width": 1008}
+    return ((int(size["height"]), int(size["width"])), list(settings.get("image_mean") or [0.5] * 3),
+            list(settings.get("image_std") or [0.5] * 3), float(settings.get("rescale_factor") or 1 / 255))
+
+
+def access_refused(error: BaseException | None) -> bool:
+    """Whether a hub error means "gated, no access": GatedRepoError or an HTTP 401/403."""
+    while error is not None:
+        if type(error).__name__ == "GatedRepoError":
+            return True
+        response = getattr(error, "response", None)
+        if getattr(response, "status_code", None) in (401, 403):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def resolve_gated(model: str) -> Path:
+    """The checkpoint folder; a hub refusal (gated repo) is one line telling how to get access."""
+    try:
+        return resolve_folder(model)
+    except ModelNotFoundError as exc:
+        if access_refused(exc.__context__):  # resolve_folder raises "from None": the hub error is the context
+            raise ModelNotFoundError(
+                f"{model} is gated on the Hugging Face hub: accept its licence on {MODEL_PAGE} (same account), "
+                "then run `hf auth login` (or set HF_TOKEN) and try again") from None
+        raise
+
+
+def _build(config, device: str) -> SAM3Detector:
+    folder = resolve_gated(config.model or DEFAULT_MODEL)
+    return load_folder("sam3", folder, lambda: SAM3Detector(folder, config.box_threshold, config.nms_iou,
+                                                           device=device))
+
+
+register(DetectorSpec(
+    "sam3", _build, needs=f"weights {DEFAULT_MODEL} (gated: accept the licence, hf auth login)",
+    about="concept segmentation, boxes + masks (masks prompt SAM 2); best quality, heavy",
+    aliases=("sam-3", "sam_3"), default_model=DEFAULT_MODEL, model_types=("sam3", "sam3_video")))
