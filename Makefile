@@ -36,6 +36,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# trackeval checks the association benchmark's metrics. It declares opencv-python, which would
 	# clash with opencv-python-headless (same cv2 module); the metrics need neither, so no deps.
 	$(PY) -m pip install -q --no-deps -c constraints.txt trackeval==1.3.0
+	# roboflow `trackers` (ByteTrack, the association benchmark's box-tracker baseline) declares
+	# opencv-python too: same reason, no deps (its others are in the test extra).
+	$(PY) -m pip install -q --no-deps -c constraints.txt trackers==2.6.1
 	# Never leave a torchvision behind on a CPU machine (see above).
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y torchvision 2>/dev/null || true; fi
 	$(PY) -c "import torch, sam2, supervision, transformers, av, onnxruntime, pycocotools, promptrack.pipeline; print('setup ok: torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
