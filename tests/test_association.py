@@ -156,7 +156,7 @@ def test_reentry_within_the_lost_time_revives_the_id_after_it_gets_a_new_one():
         if revived:
             assert [r.track_id for r in plan.revivals] == [tid] and plan.births == []
         else:
-            assert ended == [tid] and assoc.tracks[tid].state is TrackState.ENDED
+            assert ended == [tid] and tid not in assoc.tracks  # ended, then forgotten
             assert plan.revivals == [] and [b.track_id for b in plan.births] == [tid + 1]
 
 
@@ -267,7 +267,21 @@ def test_tentative_tracks_need_confirmation(misses, dropped_at):
     for f in (12, 40):
         _, plan = step(assoc, f, masks, [[10, 10, 40, 70]])
         assert plan.removals == ([ghost] if f == dropped_at else [])
-    assert assoc.tracks[ghost].state is TrackState.ENDED  # ... one keyframe interval, or the window at most
+    ghost_track = assoc.tracks[ghost]  # ... one keyframe interval (then hidden, revivable), or the window at most
+    if dropped_at < 40:
+        assert ghost_track.state is TrackState.LOST and not ghost_track.held
+    else:
+        assert ghost_track.state is TrackState.ENDED
+
+
+def test_a_real_object_the_detector_missed_once_gets_its_tentative_id_back():
+    assoc = Associator(AssociationParams(confirm_misses=1, confirm_min_age=10))
+    tid = born(assoc, (40, 20, 70, 80))
+    _, plan = step(assoc, 20, {tid: mask(42, 20, 72, 80)}, np.zeros((0, 4)))  # missed: hidden
+    assert plan.removals == [tid]
+    _, plan = step(assoc, 40, {}, [[46, 20, 76, 80]])  # found again where it was: same id, re-added
+    assert [(r.track_id, r.readd) for r in plan.revivals] == [(tid, True)] and plan.births == []
+    assert assoc.tracks[tid].state is TrackState.ACTIVE  # two detections: confirmed
 
 
 def test_plan_additions_and_truth():
@@ -285,3 +299,15 @@ def test_geometry_helpers():
     np.testing.assert_allclose(iou[0], [1.0, 0.5])
     np.testing.assert_allclose(inside[0], [800, 400])
     assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10]))[0, 0] == pytest.approx(1 / 3)
+
+
+def test_the_track_table_stays_bounded_over_a_long_run():
+    assoc = Associator(AssociationParams(confirm_hits=1, lost_ttl=20))
+    sizes = []
+    for k in range(100):  # 100 objects, one after the other, each seen for 10 frames then gone
+        f0 = k * 40
+        tid = born(assoc, (20, 20, 50, 80), frame=f0)
+        for f in range(f0 + 1, f0 + 40):
+            step(assoc, f, {tid: mask(20, 20, 50, 80) if f < f0 + 10 else np.zeros((H, W), bool)})
+        sizes.append(len(assoc.tracks))
+    assert max(sizes) <= 2 and assoc._next_id == 101  # ids still never reused

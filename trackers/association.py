@@ -17,9 +17,10 @@ Rules:
   it like a lost one (re-prompt), so the id goes back to its object.
 - Any other detection scoring at least ``birth_score`` whose box is not mostly covered by live
   masks starts a new track; ids start at 1 and are never reused. With ``confirm_hits > 1`` it is
-  tentative until that many detections matched it; unmatched at a keyframe ``confirm_min_age``
-  frames or more after its birth (or still unconfirmed after ``confirm_window`` frames), it was a
-  false positive and is dropped (``Plan.removals``).
+  tentative until that many detections matched it. Unmatched at a keyframe ``confirm_min_age``
+  frames or more after its birth, it leaves the mask tracker (``Plan.removals``) but stays lost,
+  so that a detection that fits it later revives the id; still unconfirmed after
+  ``confirm_window`` frames, it was a false positive and ends.
 - A track confirmed by fewer than ``unsupported_hits`` detections that no detection has matched
   for ``unsupported_keyframes`` keyframes in a row is SAM 2 holding scenery (a false positive
   that a chance overlap confirmed): it leaves the mask tracker and is kept lost, revivable.
@@ -226,7 +227,7 @@ class Associator:
 
     def __init__(self, params: AssociationParams | None = None) -> None:
         self.params = params or AssociationParams()
-        self.tracks: dict[int, Track] = {}
+        self.tracks: dict[int, Track] = {}  # live and lost tracks (ended ones are dropped on the next frame)
         self.merges: list[Merge] = []  # every merge so far (the removed ids stay revivable)
         self.newly_lost: list[int] = []  # ids whose mask vanished on the last observed frame
         self._next_id = 1
@@ -256,6 +257,9 @@ class Associator:
         p = self.params
         removed: list[int] = []
         self.newly_lost = []
+        # Ended tracks are read for one frame (their final state), then forgotten: the table holds
+        # live and lost tracks only, so memory stays flat over hours whatever the number of ids.
+        self.tracks = {i: t for i, t in self.tracks.items() if t.is_live}
         if masks:
             self._shape = next(iter(masks.values())).shape[:2]
         visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
@@ -398,8 +402,14 @@ class Associator:
             track.missed += 1
             age = frame - track.born
             if track.state is TrackState.TENTATIVE:
-                if age > p.confirm_window or (track.missed >= p.confirm_misses and age >= p.confirm_min_age):
+                if age > p.confirm_window:
                     track.state = TrackState.ENDED
+                    plan.removals.append(tid)
+                elif track.missed >= p.confirm_misses and age >= p.confirm_min_age:
+                    # Hidden now (a false positive is shown one keyframe interval, not two) but kept
+                    # lost: were it a real object the detector missed once, its next detection revives
+                    # the id instead of starting another one.
+                    track.state, track.held, track.lost_since = TrackState.LOST, False, frame
                     plan.removals.append(tid)
             elif (p.unsupported_keyframes and track.missed >= p.unsupported_keyframes
                   and track.detections < p.unsupported_hits):
