@@ -156,7 +156,7 @@ def test_reentry_within_the_lost_time_revives_the_id_after_it_gets_a_new_one():
         if revived:
             assert [r.track_id for r in plan.revivals] == [tid] and plan.births == []
         else:
-            assert ended == [tid] and tid not in assoc.tracks  # ended, then forgotten
+            assert ended == [tid] and assoc.tracks[tid].state is TrackState.ENDED
             assert plan.revivals == [] and [b.track_id for b in plan.births] == [tid + 1]
 
 
@@ -302,7 +302,7 @@ def test_geometry_helpers():
 
 
 def test_the_track_table_stays_bounded_over_a_long_run():
-    assoc = Associator(AssociationParams(confirm_hits=1, lost_ttl=20))
+    assoc = Associator(AssociationParams(confirm_hits=1, lost_ttl=20, keep_ended=3))
     sizes = []
     for k in range(100):  # 100 objects, one after the other, each seen for 10 frames then gone
         f0 = k * 40
@@ -310,4 +310,5 @@ def test_the_track_table_stays_bounded_over_a_long_run():
         for f in range(f0 + 1, f0 + 40):
             step(assoc, f, {tid: mask(20, 20, 50, 80) if f < f0 + 10 else np.zeros((H, W), bool)})
         sizes.append(len(assoc.tracks))
-    assert max(sizes) <= 2 and assoc._next_id == 101  # ids still never reused
+    assert max(sizes) <= 3 + 2 and assoc._next_id == 101  # ids still never reused
+    assert sorted(assoc.tracks) == [98, 99, 100]  # the newest ended ones are remembered

@@ -88,6 +88,7 @@ class AssociationParams:
     merge_frames: int = 5  # ... for this many frames in a row are one object
     merge_appearance_margin: float = 0.15  # keep the younger id only if it looks this much closer
     appearance_momentum: float = 0.8  # running appearance: weight of the past
+    keep_ended: int = 1000  # ended tracks remembered (labels for reports); older ones are forgotten
 
     @classmethod
     def from_config(cls, config: object) -> "AssociationParams":
@@ -227,7 +228,7 @@ class Associator:
 
     def __init__(self, params: AssociationParams | None = None) -> None:
         self.params = params or AssociationParams()
-        self.tracks: dict[int, Track] = {}  # live and lost tracks (ended ones are dropped on the next frame)
+        self.tracks: dict[int, Track] = {}  # live and lost tracks, and the last `keep_ended` ended ones
         self.merges: list[Merge] = []  # every merge so far (the removed ids stay revivable)
         self.newly_lost: list[int] = []  # ids whose mask vanished on the last observed frame
         self._next_id = 1
@@ -257,9 +258,11 @@ class Associator:
         p = self.params
         removed: list[int] = []
         self.newly_lost = []
-        # Ended tracks are read for one frame (their final state), then forgotten: the table holds
-        # live and lost tracks only, so memory stays flat over hours whatever the number of ids.
-        self.tracks = {i: t for i, t in self.tracks.items() if t.is_live}
+        # Only the last `keep_ended` ended tracks are remembered (for reports of their labels):
+        # memory stays flat over hours whatever the number of ids.
+        ended = [i for i, t in self.tracks.items() if not t.is_live]  # oldest ids first
+        for i in ended[: max(len(ended) - p.keep_ended, 0)]:
+            del self.tracks[i]
         if masks:
             self._shape = next(iter(masks.values())).shape[:2]
         visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
