@@ -108,6 +108,9 @@ def run_sam3_rule(case: Case, seed: int = 0, match_iou: float = 0.5, new_score: 
         for i in dropped:
             masklets.pop(i, None)
         out.frames.append(_shown(tracker.current()))
+    for i, m in masklets.items():  # the video ended during their hot-start: judged on what there was
+        if not m.confirmed and m.hits * 2 < scene.frames - m.born:
+            never_shown.add(i)
     for frame in out.frames:  # the delayed output: hot-start failures never appear
         for i in never_shown & set(frame):
             del frame[i]
