@@ -51,7 +51,7 @@ else
 endif
 	$(call step,installing sam2 $(SAM2_VERSION) (no CUDA extension),$(PY) -m pip install hydra-core iopath && SAM2_BUILD_CUDA=0 $(PY) -m pip install --no-deps --no-build-isolation sam2==$(SAM2_VERSION))
 	$(call step,installing promptrack (editable) with its test tools and Ray (batch),$(PY) -m pip install -e '.[test,batch]')
-	$(call step,installing trackeval (association metrics; without its opencv-python),$(PY) -m pip install --no-deps trackeval==1.3.0)
+	$(call step,installing trackeval and roboflow trackers (association metrics and ByteTrack baseline; without their opencv-python),$(PY) -m pip install --no-deps trackeval==1.3.0 trackers==2.6.1)
 ifneq ($(HAS_GPU),1)
 	$(call step,removing torchvision (CPU machine: its CUDA wheel breaks the CPU torch),$(PY) -m pip uninstall -y torchvision || true)
 endif

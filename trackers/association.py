@@ -17,9 +17,14 @@ Rules:
   it like a lost one (re-prompt), so the id goes back to its object.
 - Any other detection scoring at least ``birth_score`` whose box is not mostly covered by live
   masks starts a new track; ids start at 1 and are never reused. With ``confirm_hits > 1`` it is
-  tentative until that many detections matched it; still unconfirmed ``confirm_window`` frames
-  after its birth, it was a false positive and is dropped (``Plan.removals``).
-- A detector miss never ends a track. A track whose mask is empty is *lost*; lost for
+  tentative until that many detections matched it. Unmatched at a keyframe ``confirm_min_age``
+  frames or more after its birth, it leaves the mask tracker (``Plan.removals``) but stays lost,
+  so that a detection that fits it later revives the id; still unconfirmed after
+  ``confirm_window`` frames, it was a false positive and ends.
+- A track confirmed by fewer than ``unsupported_hits`` detections that no detection has matched
+  for ``unsupported_keyframes`` keyframes in a row is SAM 2 holding scenery (a false positive
+  that a chance overlap confirmed): it leaves the mask tracker and is kept lost, revivable.
+- Otherwise a detector miss never ends a track. A track whose mask is empty is *lost*; lost for
   ``lost_ttl`` frames it *ends* (after that, the object gets a new id). While lost, SAM 2 keeps
   its memory and may find it again by itself.
 - Two tracks whose masks overlap (IoU >= ``merge_iou``) for ``merge_frames`` frames in a row are
@@ -61,7 +66,12 @@ class AssociationParams:
     birth_max_overlap: float = 0.5  # a box covered more than this by live masks is no birth
     birth_nms_iou: float = 0.7  # two births overlapping more than this are one object
     confirm_hits: int = 2  # detections needed to confirm a track (1: born active, no tentative state)
-    confirm_window: int = 30  # frames a tentative track may wait for them before it is dropped
+    confirm_window: int = 30  # frames a tentative track may wait for them before it is dropped ...
+    confirm_misses: int = 1  # ... or keyframes at least `confirm_min_age` frames after its birth
+    confirm_min_age: int = 10  # that it may go unmatched (a false positive is shown one interval, not two)
+    unsupported_keyframes: int = 4  # a confirmed track with fewer than `unsupported_hits` detections, shown but
+    unsupported_hits: int = 3  # matched at none of `unsupported_keyframes` keyframes in a row, leaves the mask
+    # tracker (SAM 2 holding scenery a false positive started); kept lost, a detection can revive it; 0: off
     reprompt_iou: float = 0.5  # matched but IoU below this: re-prompt the track with the box
     min_mask_area: int = 16  # masks smaller than this (pixels) count as empty
     lost_ttl: int = 150  # frames a lost track may be re-found before it ends
@@ -78,6 +88,7 @@ class AssociationParams:
     merge_frames: int = 5  # ... for this many frames in a row are one object
     merge_appearance_margin: float = 0.15  # keep the younger id only if it looks this much closer
     appearance_momentum: float = 0.8  # running appearance: weight of the past
+    keep_ended: int = 1000  # ended tracks remembered (labels for reports); older ones are forgotten
 
     @classmethod
     def from_config(cls, config: object) -> "AssociationParams":
@@ -124,7 +135,8 @@ class Plan:
     reprompts: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> box (drift, revivals)
     matches: dict[int, int] = field(default_factory=dict)  # track id -> detection index
     revivals: list[Revival] = field(default_factory=list)
-    removals: list[int] = field(default_factory=list)  # ids to drop now (unconfirmed tentative tracks)
+    removals: list[int] = field(default_factory=list)  # ids to drop now (unconfirmed tentative tracks,
+    # confirmed ones no detection matched for `unsupported_keyframes` keyframes: kept lost, revivable)
 
     @property
     def additions(self) -> dict[int, np.ndarray]:
@@ -216,7 +228,7 @@ class Associator:
 
     def __init__(self, params: AssociationParams | None = None) -> None:
         self.params = params or AssociationParams()
-        self.tracks: dict[int, Track] = {}
+        self.tracks: dict[int, Track] = {}  # live and lost tracks, and the last `keep_ended` ended ones
         self.merges: list[Merge] = []  # every merge so far (the removed ids stay revivable)
         self.newly_lost: list[int] = []  # ids whose mask vanished on the last observed frame
         self._next_id = 1
@@ -246,6 +258,11 @@ class Associator:
         p = self.params
         removed: list[int] = []
         self.newly_lost = []
+        # Only the last `keep_ended` ended tracks are remembered (for reports of their labels):
+        # memory stays flat over hours whatever the number of ids.
+        ended = [i for i, t in self.tracks.items() if not t.is_live]  # oldest ids first
+        for i in ended[: max(len(ended) - p.keep_ended, 0)]:
+            del self.tracks[i]
         if masks:
             self._shape = next(iter(masks.values())).shape[:2]
         visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
@@ -378,14 +395,28 @@ class Associator:
                     plan.reprompts[track.track_id] = boxes[c].copy()
         matched = set(plan.matches.values())
 
-        # 2. Tentative tracks that a later keyframe did not confirm were false positives.
+        # 2. Tentative tracks that a later keyframe did not confirm were false positives; a confirmed
+        # track no detection has vouched for in a long while is SAM 2 holding scenery (or an object
+        # the detector stopped seeing): out of the mask tracker, kept lost, revivable.
         for tid in shown:
             track = self.tracks[tid]
             if tid in plan.matches or frame <= track.born:
                 continue
             track.missed += 1
-            if track.state is TrackState.TENTATIVE and frame - track.born > p.confirm_window:
-                track.state = TrackState.ENDED
+            age = frame - track.born
+            if track.state is TrackState.TENTATIVE:
+                if age > p.confirm_window:
+                    track.state = TrackState.ENDED
+                    plan.removals.append(tid)
+                elif track.missed >= p.confirm_misses and age >= p.confirm_min_age:
+                    # Hidden now (a false positive is shown one keyframe interval, not two) but kept
+                    # lost: were it a real object the detector missed once, its next detection revives
+                    # the id instead of starting another one.
+                    track.state, track.held, track.lost_since = TrackState.LOST, False, frame
+                    plan.removals.append(tid)
+            elif (p.unsupported_keyframes and track.missed >= p.unsupported_keyframes
+                  and track.detections < p.unsupported_hits):
+                track.state, track.held, track.lost_since = TrackState.LOST, False, frame
                 plan.removals.append(tid)
 
         # Share of each box already covered by live masks: such a box is a part of a known object.

@@ -1,8 +1,10 @@
 """Scripted scenes (each one failure mode of association) and random ones.
 
-Every scenario is 320x240 pixels, 300 frames, and comes with its sensor noise. The scripted ones
-isolate one difficulty; ``random_<seed>`` scenes mix them with random paths, sizes, occluders
-and noise levels.
+Every scenario is 320x240 pixels, 300 frames (except ``crowd30``, 480x360, and ``long_5000``,
+5000 frames), and comes with its sensor noise. The scripted ones isolate one difficulty;
+``random_<seed>`` scenes mix them with random paths, sizes, occluders and noise levels; the
+harder ones (``HARD``) add long occlusions, a crowd of 30, a panning camera, exits and re-entries
+at the opposite side, detector scores drifting down, and a long run.
 
 Example:
     >>> case = build("reentry", seed=0)
@@ -76,15 +78,18 @@ def reentry(seed: int) -> Case:
 
 
 def _wander(rng: np.random.Generator, n: int, labels: list[str], sizes: tuple[float, float],
-            legs: tuple[int, int] = (3, 6), margin: float = 0.0) -> list[Actor]:
+            legs: tuple[int, int] = (3, 6), margin: float = 0.0, span: tuple[int, int] = (0, T - 1),
+            width: float = W, height: float = H) -> list[Actor]:
     actors = []
     for k in range(n):
         label = labels[k % len(labels)]
         s = rng.uniform(*sizes)
         w, h = (s * 0.45, s) if label == "person" else (s, s * 0.6)
-        times = np.sort(rng.choice(np.arange(1, T - 1), rng.integers(*legs) - 2, replace=False))
-        times = [0, *times.tolist(), T - 1]
-        pts = [(t, rng.uniform(-margin, W + margin), rng.uniform(30 - margin / 2, H - 30 + margin / 2)) for t in times]
+        first, last = span
+        times = np.sort(rng.choice(np.arange(first + 1, last), rng.integers(*legs) - 2, replace=False))
+        times = [first, *times.tolist(), last]
+        pts = [(t, rng.uniform(-margin, width + margin), rng.uniform(30 - margin / 2, height - 30 + margin / 2))
+               for t in times]
         actors.append(Actor(k, label, w, h, pts, depth=float(k), wobble=2 if label == "person" else 0))
     return actors
 
@@ -143,6 +148,109 @@ def random_scene(seed: int) -> Case:
                 note="random paths (some leave the image), sizes, scenery occluders and noise levels")
 
 
+# -- harder scenes --------------------------------------------------------------------------------
+def long_occlusion(seed: int) -> Case:
+    actors = [
+        Actor(-1, None, 90, 150, [(0, 160, 130), (T - 1, 160, 130)], depth=10),  # a parked van
+        # walks behind the van, waits there ~120 frames, comes out on the far side
+        Actor(0, "person", 30, 70, [(0, 20, 120), (50, 160, 125), (175, 160, 125), (230, 300, 120), (T - 1, 290, 118)],
+              depth=1, wobble=2),
+        # stands behind another person for ~110 frames
+        Actor(1, "person", 28, 66, [(0, 280, 60), (60, 250, 60), (170, 252, 62), (T - 1, 300, 70)], depth=1, wobble=1),
+        Actor(2, "person", 40, 90, [(0, 40, 60), (60, 250, 62), (170, 252, 64), (T - 1, 60, 80)], depth=3, wobble=1),
+        Actor(3, "car", 60, 36, [(0, 40, 215), (T - 1, 280, 212)], depth=4),
+    ]
+    return Case(Scene(W, H, T, _dress(actors, seed), "long_occlusion"),
+                note="one person hidden behind a van for ~120 frames, another behind a person for ~110")
+
+
+def crowd30(seed: int) -> Case:
+    rng = np.random.default_rng((seed, 127))
+    width, height = 480, 360
+    actors = []
+    for k in range(30):
+        s = rng.uniform(40, 60)
+        y0 = 40 + (k % 15) * 19 + rng.uniform(-4, 4)
+        y1 = y0 + rng.uniform(-30, 30)
+        start = int(rng.integers(0, 60))
+        end = int(rng.integers(T - 60, T))
+        left, right = -20.0, width + 20.0
+        x0, x1 = (left, right) if k < 15 else (right, left)  # two groups walk towards each other
+        actors.append(Actor(k, "person", s * 0.42, s, [(start, x0, y0), (end, x1, y1)], depth=float(k % 15) + y0 / 100,
+                            wobble=2))
+    return Case(Scene(width, height, T, _dress(actors, seed), "crowd30"),
+                note="30 people (480x360) in two groups walking through each other")
+
+
+def _panned(actors: list[Actor], pan, frames: int = T, step: int = 5) -> list[Actor]:
+    """The same actors seen by a camera that pans: every position shifts by ``-pan(t)``."""
+    for a in actors:
+        first, last = int(a.waypoints[0][0]), int(a.waypoints[-1][0])
+        times = sorted({*range(first, last + 1, step), last})
+        pts = []
+        for t in times:
+            cx, cy = Actor(a.gt_id, a.label, a.w, a.h, a.waypoints).centre(t)  # without the sway
+            dx, dy = pan(t)
+            pts.append((t, cx - dx, cy - dy))
+        a.waypoints = pts
+    return actors
+
+
+def camera_pan(seed: int) -> Case:
+    rng = np.random.default_rng((seed, 131))
+    world = 640  # the walk spans twice the image: the camera pans right, then back
+    actors = _wander(rng, 6, ["person", "person", "car"], (40, 75), width=world)
+    for k in range(2):
+        x = rng.uniform(100, world - 100)
+        actors.append(Actor(-1 - k, None, 50, 180, [(0, x, 120), (T - 1, x, 120)], depth=100.0 + k))
+
+    def pan(t):  # 0 -> 320 px right by frame 150, back by frame 299 (about 2 px / frame)
+        return (320 * (1 - abs(t - 150) / 150), 10 * np.sin(t / 25))
+
+    return Case(Scene(W, H, T, _dress(_panned(actors, pan), seed), "camera_pan"),
+                note="the camera pans 320 px right and back: everything moves together, objects leave and return")
+
+
+def other_side(seed: int) -> Case:
+    actors = [
+        Actor(0, "person", 30, 70, [(0, 200, 110), (50, 360, 112), (110, 360, 112), (110, -40, 120), (170, 120, 118),
+                                    (T - 1, 160, 115)], depth=1, wobble=2),
+        Actor(1, "car", 60, 36, [(0, 100, 195), (60, -50, 195), (120, -50, 195), (120, 370, 190), (200, 200, 190),
+                                 (T - 1, 240, 188)], depth=2),
+        Actor(2, "dog", 36, 24, [(30, 60, 40), (90, 160, -30), (150, 160, -30), (150, 150, 270), (230, 150, 150),
+                                 (T - 1, 130, 150)], depth=3),
+        Actor(3, "person", 28, 66, [(0, 280, 60), (T - 1, 40, 70)], depth=0, wobble=2),
+    ]
+    return Case(Scene(W, H, T, _dress(actors, seed), "other_side"),
+                note="three objects leave at one side and come back ~60 frames later at the opposite side")
+
+
+def score_drift(seed: int) -> Case:
+    rng = np.random.default_rng((seed, 137))
+    actors = _wander(rng, 5, ["person", "car"], (40, 70))
+    return Case(Scene(W, H, T, _dress(actors, seed), "score_drift"), DetectorNoise(score_drift=-0.45),
+                note="detector scores fall by 45 % over the clip (dusk): late detections sit near the thresholds")
+
+
+LONG = 5000
+
+
+def long_run(seed: int) -> Case:
+    rng = np.random.default_rng((seed, 139))
+    actors: list[Actor] = []
+    for k in range(36):  # objects come and go (about seven at a time), some leave and come back
+        start = int(rng.integers(0, LONG - 300)) if k >= 4 else 0  # four from the start
+        life = int(rng.integers(300, 1500))
+        span = (start, min(start + life, LONG - 1))
+        [a] = _wander(rng, 1, [["person", "car", "dog"][k % 3]], (30, 70), legs=(4, 9), margin=50, span=span)
+        a.gt_id, a.depth = k, float(k % 7)
+        actors.append(a)
+    actors.append(Actor(-1, None, 50, 160, [(0, 200, 120), (LONG - 1, 200, 120)], depth=100.0))
+    return Case(Scene(W, H, LONG, _dress(actors, seed), "long_5000"),
+                DetectorNoise(p_detect=0.85, fp_rate=0.4),
+                note="5000 frames, 36 objects over time (about seven at once), a pillar: ids and memory over time")
+
+
 def control_easy(seed: int) -> Case:
     actors = [
         Actor(0, "person", 36, 80, [(0, 40, 80), (299, 100, 90)], depth=0),
@@ -165,19 +273,27 @@ SCRIPTED: dict[str, Callable[[int], Case]] = {
     "lookalikes": lookalikes,
     "small_fast": small_fast,
 }
+HARD: dict[str, Callable[[int], Case]] = {
+    "long_occlusion": long_occlusion,
+    "crowd30": crowd30,
+    "camera_pan": camera_pan,
+    "other_side": other_side,
+    "score_drift": score_drift,
+    "long_5000": long_run,
+}
 CONTROLS: dict[str, Callable[[int], Case]] = {"control_easy": control_easy}
 
 
-def names(seeds: int = 5, controls: bool = False) -> list[str]:
-    """Scenario names: the scripted ones, then ``random_0 .. random_<seeds-1>`` (then controls)."""
-    return [*SCRIPTED, *(f"random_{s}" for s in range(seeds)), *(CONTROLS if controls else [])]
+def names(seeds: int = 5, controls: bool = False, hard: bool = True) -> list[str]:
+    """Scenario names: the scripted ones, ``random_0 .. random_<seeds-1>``, the harder ones, controls."""
+    return [*SCRIPTED, *(f"random_{s}" for s in range(seeds)), *(HARD if hard else []), *(CONTROLS if controls else [])]
 
 
 def build(name: str, seed: int = 0) -> Case:
     """The scenario called `name` (``random_<k>`` is random scene k; `seed` is ignored there)."""
     if name.startswith("random_"):
         return random_scene(int(name.split("_", 1)[1]))
-    table = {**SCRIPTED, **CONTROLS}
+    table = {**SCRIPTED, **HARD, **CONTROLS}
     if name not in table:
         raise KeyError(f"unknown scenario {name!r}: one of {', '.join(names(controls=True))}")
     return table[name](seed)

@@ -58,6 +58,8 @@ class DetectorNoise:
     label_noise: float = 0.1  # chance the label is another prompt's
     fp_rate: float = 0.3  # false positives per keyframe (Poisson mean)
     box_threshold: float = 0.35  # the detector's own score cut (as detector.box_threshold)
+    score_drift: float = 0.0  # relative change of every score from the first to the last frame
+    # (-0.4: scores end 40 % lower, as at dusk or as the prompt fits the scene less and less)
 
 
 class SimDetector:
@@ -85,7 +87,8 @@ class SimDetector:
                 continue
             size = np.array([box[2] - box[0], box[3] - box[1]] * 2)
             box = box + rng.normal(0, n.jitter, 4) * size
-            score = float(np.clip(rng.normal(0.72, 0.1) * (0.7 + 0.3 * v), 0.05, 0.99))
+            drift = 1.0 + n.score_drift * t / max(self.scene.frames - 1, 1)
+            score = float(np.clip(rng.normal(0.72, 0.1) * (0.7 + 0.3 * v) * drift, 0.05, 0.99))
             label = actor.label
             if draws[1] < n.label_noise and len(labels_all) > 1:
                 label = [x for x in labels_all if x != actor.label][int(draws[2] * (len(labels_all) - 1))]
@@ -148,6 +151,8 @@ class SimMaskTracker:
         self.objects: dict[int, _Object] = {}
         self.t = -1
         self._masks: dict[int, np.ndarray] = {}
+        self._boxes_t: int | None = None
+        self._boxes: tuple[list[int], np.ndarray] = ([], np.zeros((0, 4)))
 
     @property
     def ids(self) -> list[int]:
@@ -169,14 +174,18 @@ class SimMaskTracker:
 
     def _bind(self, box: np.ndarray) -> int | None:
         """The actor a box prompt segments: the one whose visible box it fits best, if any fits."""
-        view = self.scene.view(self.t)
-        best, best_iou = None, 0.35
-        for i in range(len(self.scene.actors)):
-            vb = _bbox(view.visible[i])
-            iou = float(box_iou(vb, box)[0, 0]) if vb is not None else 0.0
-            if iou > best_iou:
-                best, best_iou = i, iou
-        return best
+        if self._boxes_t != self.t:  # the actors' visible boxes, once per frame (crowds prompt many boxes)
+            view = self.scene.view(self.t)
+            found = [(i, _bbox(m)) for i, m in enumerate(view.visible)]
+            found = [(i, b) for i, b in found if b is not None]
+            self._boxes = ([i for i, _ in found], np.array([b for _, b in found]).reshape(-1, 4))
+            self._boxes_t = self.t
+        actors, vboxes = self._boxes
+        if not actors:
+            return None
+        iou = box_iou(vboxes, box)[:, 0]
+        k = int(np.argmax(iou))  # the first of equals, as a scan in actor order
+        return actors[k] if iou[k] > 0.35 else None
 
     def render(self, obj: _Object) -> np.ndarray:
         """The mask of `obj` on the current frame."""
