@@ -19,7 +19,9 @@ from typing import Any, Sequence
 
 from .config import Config, config_to_dict, load_config
 from .errors import OutputError
-from .loop import DetectorLike, TrackingPipeline, stop_on_signals
+from .loop import DetectorLike, TrackingPipeline
+from .outputs import close_all, discard_all
+from .signals import stop_on_signals
 from .models import sam2_spec
 from .prompts import parse_prompt
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
@@ -126,9 +128,13 @@ def track_video(
             except KeyboardInterrupt:
                 stop.set()
         interrupted = stop.is_set()
+    except OutputError:
+        # A write failed (a full disk): this run's files are dropped, earlier ones of the same name stay.
+        discard_all(sinks)
+        raise
     finally:
-        for sink in sinks:
-            sink.close()
+        # Also after a source that fails mid-file: the outputs cover the frames finished so far.
+        close_all(sinks)
     tracks = json_sink.stats.table() if json_sink is not None else results.stats.table()
     return TrackingResult(info=info, prompt=phrases, frames=results, tracks=tracks, outputs=outputs,
                           interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)

@@ -31,3 +31,14 @@ class ModelNotFoundError(PromptrackError):
 
 class ConfigError(PromptrackError):
     """A config preset, file or override is invalid."""
+
+
+def display_path(path: object) -> str:
+    """A path (or URL) as text that any terminal and JSON take: bytes that are not UTF-8 in a file
+    name (held by Python as surrogates) are shown as ``\\xNN`` instead of raising on print."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
