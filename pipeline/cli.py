@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import display_path
+from .logs import configure_logging
 from .models import SAM2_SIZES
 from .signals import interrupt_on_signals
 
@@ -85,6 +86,7 @@ def _run(argv: Sequence[str] | None = None) -> int:
     missing = [name for name, value in (("input", args.input), ("--prompt", args.prompt)) if value is None]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
+    configure_logging("track-video")
     if args.quiet:  # also silence the hub's and transformers' own progress bars
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"

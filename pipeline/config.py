@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError
+from .errors import ConfigError, display_path
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -123,7 +123,7 @@ def _preset_path(preset: str) -> Path:
     path = Path(preset)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
-            raise ConfigError(f"config file not found: {preset}")
+            raise ConfigError(f"config file not found: {display_path(preset)}")
         return path
     path = PRESET_DIR / f"{preset}.yaml"
     if not path.is_file():
@@ -146,7 +146,12 @@ def load_config(
     try:
         cfg = OmegaConf.structured(Config)
         if preset:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(_preset_path(preset)))
+            path = _preset_path(preset)
+            try:
+                cfg = OmegaConf.merge(cfg, _load_yaml(path))
+            except OmegaConfBaseException as exc:
+                raise ConfigError(f"config file {display_path(path)}: {str(exc).splitlines()[0]}; "
+                                  "see configs/default.yaml for the keys") from None
         for item in overrides:
             if "=" not in item:
                 raise ConfigError(f"bad override {item!r}: write key=value, e.g. tracker.image_size=512")
@@ -164,6 +169,29 @@ def load_config(
         raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
     _validate(config)
     return config
+
+
+def _load_yaml(path: Path) -> Any:
+    """A config file, read with YAML's safe loader (no tags that build objects); one line on any problem."""
+    import yaml
+
+    try:
+        data = OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {display_path(path)} is not valid YAML ({problem}{' at' + where if where else ''}): "
+                          "fix it or start from configs/default.yaml") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"config file {display_path(path)} is not a YAML text file ({type(exc).__name__}): "
+                          "start from configs/default.yaml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {display_path(path)}: {exc.strerror or exc}") from None
+    if not OmegaConf.is_dict(data):
+        raise ConfigError(f"config file {display_path(path)} must hold keys and values (like configs/default.yaml), "
+                          "not a list or a single value")
+    return data
 
 
 def _check_key(cfg: Any, key: str) -> None:
