@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from .config import Config, config_to_dict, load_config
 from .errors import OutputError
 from .loop import DetectorLike, TrackingPipeline
-from .outputs import close_all, discard_all
+from .outputs import FULL_DISK_ERRNOS, close_all, discard_all, output_error
 from .signals import stop_on_signals
 from .models import sam2_spec
 from .prompts import parse_prompt
@@ -132,6 +132,11 @@ def track_video(
         # A write failed (a full disk): this run's files are dropped, earlier ones of the same name stay.
         discard_all(sinks)
         raise
+    except OSError as exc:
+        if exc.errno not in FULL_DISK_ERRNOS or out is None:
+            raise
+        discard_all(sinks)  # a sink's write hit a full disk: as above, in one line
+        raise output_error(out, exc) from None
     finally:
         # Also after a source that fails mid-file: the outputs cover the frames finished so far.
         close_all(sinks)

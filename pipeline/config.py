@@ -181,7 +181,8 @@ def _load_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"config file {display_path(path)} is not valid YAML ({problem}{' at' + where if where else ''}): "
+        where = f" at{where}" if where else ""
+        raise ConfigError(f"config file {display_path(path)} is not valid YAML ({problem}{where}): "
                           "fix it or start from configs/default.yaml") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"config file {display_path(path)} is not a YAML text file ({type(exc).__name__}): "

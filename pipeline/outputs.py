@@ -34,6 +34,8 @@ from .errors import OutputError, display_path
 from .signals import shielded
 
 SIDE_SUFFIX = ".part"
+#: Write failures that are about the disk, not about a path: no space, quota, file too big, read-only, I/O.
+FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
 _SIDE_NAME = re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)\.[^.]+\.part$")
 
 

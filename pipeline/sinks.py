@@ -21,7 +21,7 @@ import numpy as np
 import supervision as sv
 
 from .errors import OutputError, display_path
-from .outputs import SafeFile, output_error, remove_stale_side_files
+from .outputs import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
 from .rle import decode_mask, encode_mask
 from .sources import SourceInfo
 
@@ -63,10 +63,11 @@ class AnnotatedVideoSink:
         self.output = SafeFile(self.path, "w+b")
         try:
             # The muxer writes into the file we created exclusively: no path is opened twice.
-            self.container = av.open(self.output.file, mode="w", format=self._FORMATS.get(self.path.suffix.lower(), "mp4"))
+            muxer = self._FORMATS.get(self.path.suffix.lower(), "mp4")
+            self.container = av.open(self.output.file, mode="w", format=muxer)
         except (OSError, av.FFmpegError) as exc:
             self.output.discard()
-            raise OutputError(f"cannot write {self.path}: {exc}") from None
+            raise OutputError(f"cannot write {display_path(self.path)}: {exc}") from None
         rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264", rate=rate)
         self.stream.width = width + width % 2
@@ -114,11 +115,13 @@ class AnnotatedVideoSink:
             for packet in self.stream.encode():
                 self.container.mux(packet)
             self.container.close()
-        except OSError as exc:  # a full disk: the side file goes, an earlier video stays
+        except BaseException as exc:  # a full disk: the side file goes, an earlier video stays
             self.output.discard()
-            raise output_error(self.path, exc) from None
-        except BaseException:
-            self.output.discard()
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise output_error(self.path, exc) from None
+            if isinstance(exc, Exception):  # the muxer broke on an earlier failed write
+                reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise OutputError(f"cannot finish {display_path(self.path)}: {reason}") from None
             raise
         self.output.commit()
 
@@ -187,7 +190,8 @@ class JsonSink:
     def __init__(self, path: str | Path, info: SourceInfo, prompt: Sequence[str], models: dict, config: dict) -> None:
         self.path = Path(path)
         self.header = {"schema": SCHEMA,
-                       "source": {"uri": display_path(info.uri), "fps": info.fps, "width": info.width, "height": info.height,
+                       "source": {"uri": display_path(info.uri), "fps": info.fps, "width": info.width,
+                                  "height": info.height,
                                   "frames": 0},
                        "prompt": list(prompt), "models": models, "config": config}
         self.fps = info.fps

@@ -178,8 +178,13 @@ def _decode_pyav(source: BaseSource, first: int) -> Iterator[tuple[int, np.ndarr
                     type(exc).__name__)
 
 
+class _NotDecordable(Exception):
+    """decord gave a frame of another shape than the file's: PyAV takes over."""
+
+
 class DecordSource(BaseSource):
-    """decord (fast, applies rotation itself); on a decode error it hands over to PyAV at that frame."""
+    """decord (fast); on a decode error it hands over to PyAV at that frame. Rotated files go to
+    PyAV from the start (decord's own rotation gives frames of the wrong shape for some sizes)."""
 
     def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
         import decord
@@ -192,11 +197,11 @@ class DecordSource(BaseSource):
             origin = float(reader.get_frame_timestamp(0)[0])
             for index in range(self.start, len(reader)):
                 frame = reader.next().asnumpy()
-                if frame.shape[:2] != (self.info.height, self.info.width):  # rotation not applied by this build
-                    frame = self._upright(frame)
+                if frame.shape != (self.info.height, self.info.width, 3):
+                    raise _NotDecordable
                 self._stamp(index, float(reader.get_frame_timestamp(index)[0]) - origin)
                 yield index, frame
-        except (decord.DECORDError, RuntimeError, StopIteration, UnicodeError):
+        except (decord.DECORDError, RuntimeError, StopIteration, UnicodeError, _NotDecordable):
             # decord gives up on the first damaged packet; PyAV skips it and goes on.
             yield from _decode_pyav(self, index)
 
@@ -247,7 +252,8 @@ def _probe_video(path: Path) -> SourceInfo:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise InputError(f"{path} has no video frames (no video stream): give a video file (mp4, mov, mkv, avi) or a frame folder")
+                raise InputError(f"{display_path(path)} has no video frames (no video stream): give a video file "
+                                 "(mp4, mov, mkv, avi) or a frame folder")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
             first = _first_frame(container, stream)
@@ -306,7 +312,7 @@ def open_source(uri: str | os.PathLike, start: int = 0, end: int | None = None,
     info = _probe_video(path)
     if info.frames is None:
         info.frames = _count_frames(path)
-    if backend in ("auto", "decord"):
+    if backend == "decord" or (backend == "auto" and not info.rotation):
         try:
             import decord  # noqa: F401
 
