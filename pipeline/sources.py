@@ -188,7 +188,9 @@ class DecordSource(BaseSource):
 
     def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
         import decord
+        import decord.logging
 
+        decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg's own lines would tear the one-line errors
         index = self.start
         try:
             reader = decord.VideoReader(self.info.uri, ctx=decord.cpu(0), num_threads=1)

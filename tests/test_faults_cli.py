@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from conftest import moving_boxes_frames, run_cli, write_video
@@ -297,3 +298,20 @@ def test_stream_password_is_masked_in_reconnect_lines_and_session_file(tmp_path,
     assert capture.info.uri == "rtsp://admin:***@127.0.0.1:9/cam"
     assert lines and all("hunter2" not in line for line in lines)
     assert any("admin:***@" in line for line in lines)
+
+
+def test_file_damaged_from_the_middle_stops_in_one_line_with_valid_outputs(assets, hub_env, tmp_path):
+    video = write_video(tmp_path / "half.mp4", moving_boxes_frames(90, height=48, width=64))
+    data = bytearray(video.read_bytes())
+    index = data.find(b"moov") - 4  # the sample table stays: the demuxer still finds every packet
+    start = 48 + (index - 48) * 4 // 10
+    data[start:index] = np.random.default_rng(0).integers(0, 256, index - start, dtype=np.uint8).tobytes()
+    video.write_bytes(bytes(data))
+    out = tmp_path / "o"
+    result = run_cli([str(video), "-p", "person", "-o", str(out), *yolox(assets), *FAST, "--quiet"], hub_env)
+    assert result.returncode == 2
+    assert "damaged frames in a row" in one_line(result.stderr)
+    data = json.loads((out / "half.tracks.json").read_text())  # valid up to the last finished frame
+    assert 10 <= data["source"]["frames"] == len(data["frames"]) < 90
+    assert frames_in(out / "half.annotated.mp4") == len(data["frames"])
+    assert side_files(out) == []
