@@ -20,10 +20,10 @@ from typing import Any, Sequence
 from .config import Config, config_to_dict, load_config
 from .errors import OutputError
 from .loop import DetectorLike, TrackingPipeline
-from .outputs import FULL_DISK_ERRNOS, close_all, discard_all, output_error
-from .signals import stop_on_signals
 from .models import sam2_spec
+from .outputs import FULL_DISK_ERRNOS, close_all, discard_all, output_error
 from .prompts import parse_prompt
+from .signals import stop_on_signals
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
 from .sources import SourceInfo, open_source
 

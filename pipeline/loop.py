@@ -115,6 +115,7 @@ class TrackingPipeline:
                         detections = self.tracker.current()
 
                 finished = self._finish(detections, keyframe, phrases)
+                finished.metadata["time"] = source.frame_time(index)  # from the frame's pts (VFR files)
                 if births and lookback and pending:
                     self._backfill(births, list(pending)[-lookback:], phrases)
                 pending.append([index, frame, finished])

@@ -175,7 +175,10 @@ def frame_record(index: int, fps: float, detections: sv.Detections) -> dict[str,
             obj["mask"] = encode_mask(detections.mask[k])
         objects.append(obj)
     keyframe = bool((detections.metadata or {}).get("keyframe", False))
-    return {"frame": int(index), "time": round(index / fps, 4) if fps else 0.0, "keyframe": keyframe,
+    seconds = (detections.metadata or {}).get("time")  # the frame's presentation time, from the source
+    if seconds is None:
+        seconds = index / fps if fps else 0.0
+    return {"frame": int(index), "time": round(float(seconds), 4), "keyframe": keyframe,
             "objects": objects}
 
 

@@ -315,3 +315,16 @@ def test_file_damaged_from_the_middle_stops_in_one_line_with_valid_outputs(asset
     assert 10 <= data["source"]["frames"] == len(data["frames"]) < 90
     assert frames_in(out / "half.annotated.mp4") == len(data["frames"])
     assert side_files(out) == []
+
+
+def test_variable_frame_rate_times_in_the_json_are_the_source_timestamps(assets, hub_env, tmp_path):
+    from test_faults_files import write_vfr
+
+    times = [0.0, 0.1, 0.15, 0.9, 1.0, 1.05, 2.0]
+    video = write_vfr(tmp_path / "vfr.mp4", times)
+    out = tmp_path / "o"
+    result = run_cli([str(video), "-p", "person", "-o", str(out), "--no-video", *yolox(assets), *FAST, "--quiet"],
+                     hub_env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "vfr.tracks.json").read_text())
+    assert [f["time"] for f in data["frames"]] == pytest.approx(times, abs=1e-3)
