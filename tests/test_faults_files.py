@@ -378,3 +378,16 @@ def test_interrupt_on_signals_turns_sigterm_and_sighup_into_keyboard_interrupt()
                 os.kill(os.getpid(), sig)
                 signal.sigtimedwait([], 0.0) if hasattr(signal, "sigtimedwait") else None
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_package_log_lines_are_one_readable_line_without_passwords(capsys):
+    from promptrack.pipeline.logs import configure_logging
+
+    configure_logging("track-video")
+    try:
+        logging.getLogger("promptrack.pipeline.live.capture").warning("lost rtsp://cam:hunter2@10.0.0.5/a\nmore")
+    finally:
+        logging.getLogger("promptrack").handlers.clear()
+        logging.getLogger("promptrack").propagate = True
+        logging.getLogger("promptrack").setLevel(logging.NOTSET)
+    assert capsys.readouterr().err == "track-video: warning: lost rtsp://cam:***@10.0.0.5/a\n"
