@@ -36,6 +36,15 @@ from .signals import shielded
 SIDE_SUFFIX = ".part"
 #: Write failures that are about the disk, not about a path: no space, quota, file too big, read-only, I/O.
 FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: changing it later, with threads running, would race
 _SIDE_NAME = re.compile(r"^\.(?P<final>.+)\.(?P<pid>\d+)\.[^.]+\.part$")
 
 
@@ -84,10 +93,7 @@ class SafeFile:
                 self.file.flush()
                 os.fsync(self.file.fileno())
                 self.file.close()
-            # Keep the permissions a plain open() would give (mkstemp makes 0600).
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.side, 0o666 & ~umask)
+            os.chmod(self.side, 0o666 & ~_UMASK)  # what a plain open() would give (mkstemp makes 0600)
             os.replace(self.side, self.final)
         except OSError as exc:
             self.discard()
