@@ -37,9 +37,14 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _watched() -> list[int]:
+    """The stop signals not ignored: under ``nohup`` SIGHUP is ignored, and must stay so."""
+    return [sig for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN]
+
+
 @contextmanager
 def _handlers(handler) -> Iterator[dict]:
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, handler) for sig in _watched()}
     try:
         yield previous
     finally:
@@ -84,7 +89,7 @@ def shielded() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in _watched()}
     failed = True
     try:
         yield

@@ -391,3 +391,16 @@ def test_package_log_lines_are_one_readable_line_without_passwords(capsys):
         logging.getLogger("promptrack").propagate = True
         logging.getLogger("promptrack").setLevel(logging.NOTSET)
     assert capsys.readouterr().err == "track-video: warning: lost rtsp://cam:***@10.0.0.5/a\n"
+
+
+def test_an_ignored_sighup_stays_ignored(tmp_path):
+    """Under nohup a closed terminal must not stop the run."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        stop = threading.Event()
+        with interrupt_on_signals(), stop_on_signals(stop), shielded():
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert not stop.is_set()
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
