@@ -19,9 +19,11 @@ from typing import Any, Sequence
 
 from .config import Config, config_to_dict, load_config
 from .errors import OutputError
-from .loop import DetectorLike, TrackingPipeline, stop_on_signals
+from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
+from .outputs import FULL_DISK_ERRNOS, close_all, discard_all, output_error
 from .prompts import parse_prompt
+from .signals import stop_on_signals
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
 from .sources import SourceInfo, open_source
 
@@ -129,9 +131,18 @@ def track_video(
             except KeyboardInterrupt:
                 stop.set()
         interrupted = stop.is_set()
+    except OutputError:
+        # A write failed (a full disk): this run's files are dropped, earlier ones of the same name stay.
+        discard_all(sinks)
+        raise
+    except OSError as exc:
+        if exc.errno not in FULL_DISK_ERRNOS or out is None:
+            raise
+        discard_all(sinks)  # a sink's write hit a full disk: as above, in one line
+        raise output_error(out, exc) from None
     finally:
-        for sink in sinks:
-            sink.close()
+        # Also after a source that fails mid-file: the outputs cover the frames finished so far.
+        close_all(sinks)
     tracks = json_sink.stats.table() if json_sink is not None else results.stats.table()
     return TrackingResult(info=info, prompt=phrases, frames=results, tracks=tracks, outputs=outputs,
                           interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)

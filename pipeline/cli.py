@@ -1,10 +1,13 @@
 """The ``track-video`` command.
 
     track-video INPUT --prompt "person . car" -o OUT [options]
+    track-video batch "videos/*.mp4" --prompt "person" -o OUT           (pipeline/batch_cli.py)
     track-video export OUT/STEM.tracks.json --format coco -o DATASET   (pipeline/export/cli.py)
 
-Errors for users are one line on stderr and exit code 2; Ctrl-C / SIGTERM exit 130 after
-closing the outputs (valid up to the last finished frame).
+Errors for users are one line on stderr and exit code 2; Ctrl-C / SIGTERM / SIGHUP exit 130
+after closing the outputs (valid up to the last finished frame), also while models load. A
+reader of stdout that goes away early (``| head -1``) ends the command quietly (exit 141, as a
+shell tool killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .errors import display_path
+from .logs import configure_logging
 from .models import SAM2_SIZES
+from .signals import interrupt_on_signals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +79,22 @@ SUBCOMMANDS = {
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    """The command; returns its exit code. Any stop signal until the outputs are open is a clean
+    ``KeyboardInterrupt`` (one line, exit 130), not a traceback or a silent kill."""
+    try:
+        with interrupt_on_signals():
+            return _run(argv)
+    except KeyboardInterrupt:
+        print("track-video: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:  # track-video batch ... / track-video export ...
-        module_name = SUBCOMMANDS[argv[0]]
         import importlib
 
-        return importlib.import_module(module_name, __package__).main(argv[1:])
+        return importlib.import_module(SUBCOMMANDS[argv[0]], __package__).main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_detectors:
@@ -86,6 +102,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     missing = [name for name, value in (("input", args.input), ("--prompt", args.prompt)) if value is None]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
+    configure_logging("track-video")
     if args.quiet:  # also silence the hub's and transformers' own progress bars
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
@@ -129,21 +146,18 @@ def run(argv: Sequence[str] | None = None) -> int:
                                      source=args.input, progress=not args.quiet)
                 result.outputs[name] = done.index
     except PromptrackError as exc:
-        print(f"track-video: error: {exc}", file=sys.stderr)
+        print(f"track-video: error: {display_path(exc)}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("track-video: interrupted", file=sys.stderr)
-        return 130
     if result.failed_keyframes:
         print(f"track-video: warning: {result.failed_keyframes} keyframe detection(s) failed and were skipped; "
               "tracking went on with the tracks it had", file=sys.stderr)
     if result.interrupted:
         print(f"track-video: interrupted; outputs cover the frames finished: "
-              f"{', '.join(str(p) for p in result.outputs.values())}", file=sys.stderr)
+              f"{', '.join(display_path(p) for p in result.outputs.values())}", file=sys.stderr)
         return 130
     if not args.quiet:
         for kind, path in result.outputs.items():
-            print(f"{kind}: {path}")
+            print(f"{kind}: {display_path(path)}")
         print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
     return 0
 
@@ -161,7 +175,15 @@ def list_detectors_command() -> int:
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(run())
+    try:
+        code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # stdout's reader went away (| head): nothing more to say to it, and Python must not
+        # complain when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    sys.exit(code)
 
 
 if __name__ == "__main__":

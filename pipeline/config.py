@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError
+from .errors import ConfigError, display_path
 
 # The presets ship inside the package (``configs/`` is mapped to ``promptrack.configs``), so they are
 # found the same way from a checkout, an editable install and a wheel.
@@ -122,19 +122,19 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in PRESETS.iterdir() if p.name.endswith(".yaml"))
 
 
-def _preset_text(preset: str) -> str:
-    """The YAML text of a shipped preset or of a ``.yaml`` file."""
+def _preset_path(preset: str):
+    """A ``.yaml`` file given by the user, or a shipped preset (a package resource)."""
     path = Path(preset)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
-            raise ConfigError(f"config file not found: {preset}")
-        return path.read_text()
+            raise ConfigError(f"config file not found: {display_path(preset)}")
+        return path
     resource = PRESETS / f"{preset}.yaml"
     if not resource.is_file():
         raise ConfigError(
             f"unknown config preset {preset!r}: use one of {', '.join(preset_names())} or a .yaml path"
         )
-    return resource.read_text()
+    return resource
 
 
 def load_config(
@@ -150,7 +150,12 @@ def load_config(
     try:
         cfg = OmegaConf.structured(Config)
         if preset:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(_preset_text(preset)))
+            path = _preset_path(preset)
+            try:
+                cfg = OmegaConf.merge(cfg, _load_yaml(path))
+            except OmegaConfBaseException as exc:
+                raise ConfigError(f"config file {display_path(path)}: {str(exc).splitlines()[0]}; "
+                                  "see configs/default.yaml for the keys") from None
         for item in overrides:
             if "=" not in item:
                 raise ConfigError(f"bad override {item!r}: write key=value, e.g. tracker.image_size=512")
@@ -168,6 +173,31 @@ def load_config(
         raise ConfigError(f"invalid config: {str(exc).splitlines()[0]}") from None
     _validate(config)
     return config
+
+
+def _load_yaml(path: Any) -> Any:
+    """A config file, read with YAML's safe loader (no tags that build objects); one line on any problem."""
+    import yaml
+
+    try:
+        with path.open("r", encoding="utf-8") as text:  # a Path or a package resource alike
+            data = OmegaConf.load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" at{where}" if where else ""
+        raise ConfigError(f"config file {display_path(path)} is not valid YAML ({problem}{where}): "
+                          "fix it or start from configs/default.yaml") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"config file {display_path(path)} is not a YAML text file ({type(exc).__name__}): "
+                          "start from configs/default.yaml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {display_path(path)}: {exc.strerror or exc}") from None
+    if not OmegaConf.is_dict(data):
+        raise ConfigError(f"config file {display_path(path)} must hold keys and values (like configs/default.yaml), "
+                          "not a list or a single value")
+    return data
 
 
 def _check_key(cfg: Any, key: str) -> None:

@@ -7,12 +7,10 @@ video: frames stream in, finished frames stream out.
 from __future__ import annotations
 
 import inspect
-import signal
 import sys
 import threading
 from collections import deque
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import supervision as sv
@@ -25,7 +23,8 @@ from ..trackers.base import MaskTracker
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
-from .models import resolve_file, sam2_spec
+from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
+from .signals import shielded, stop_on_signals  # noqa: F401  (stop_on_signals: re-exported, it lived here)
 from .sources import FrameSource
 
 DetectorLike = Detector | Callable[[np.ndarray, Sequence[str]], sv.Detections]
@@ -49,8 +48,8 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
     checkpoint = resolve_file(spec.filename, spec.repo_id, explicit)
     try:
         model = load_sam2_model(spec.config, str(checkpoint), device, config.tracker.image_size)
-    except (RuntimeError, KeyError, OSError) as exc:
-        raise PromptrackError(f"cannot load SAM 2 checkpoint {checkpoint}: {str(exc).splitlines()[0][:200]}") from None
+    except CHECKPOINT_ERRORS as exc:
+        raise checkpoint_error(checkpoint, exc) from None
     dtype = config.tracker.dtype
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
@@ -116,6 +115,7 @@ class TrackingPipeline:
                         detections = self.tracker.current()
 
                 finished = self._finish(detections, keyframe, phrases)
+                finished.metadata["time"] = source.frame_time(index)  # from the frame's pts (VFR files)
                 if births and lookback and pending:
                     self._backfill(births, list(pending)[-lookback:], phrases)
                 pending.append([index, frame, finished])
@@ -159,8 +159,9 @@ class TrackingPipeline:
 
     @staticmethod
     def _write(sinks: Sequence, index: int, frame: np.ndarray, detections: sv.Detections) -> int:
-        for sink in sinks:
-            sink.write(index, frame, detections)
+        with shielded():  # a signal never leaves one sink a frame ahead of another
+            for sink in sinks:
+                sink.write(index, frame, detections)
         return 1
 
     def _backfill(self, ids: list[int], held: list[list], phrases: Sequence[str]) -> None:
@@ -227,24 +228,3 @@ def _confidence(detections: sv.Detections) -> np.ndarray:
     if detections.confidence is None:
         return np.ones(len(detections), dtype=np.float32)
     return detections.confidence
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
-    """First SIGINT/SIGTERM sets `stop` (the loop ends after the frame in hand, so every output
-    covers the same finished frames); a second one raises KeyboardInterrupt at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def _handle(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -17,10 +17,12 @@ Example:
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, PromptrackError, display_path
 
 MODEL_DIR_ENV = "PROMPTRACK_MODEL_DIR"
 _quiet_loads = False  # set by quiet_model_loading(): the CLI owns its terminal, a notebook keeps its settings
@@ -193,3 +195,22 @@ def _short(exc: Exception, repo_id: str | None = None) -> str:
     text = str(exc).strip().splitlines()
     name = type(exc).__name__
     return f"{name}: {text[0][:120]}" if text else name
+
+
+#: What loading a file that is not a checkpoint raises: text or a foreign pickle (weights-only
+#: loading refuses anything that would run code), a broken zip, an empty file, wrong contents.
+CHECKPOINT_ERRORS = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError, TypeError,
+                     ValueError, AttributeError, OSError)
+
+
+def checkpoint_error(path: str | os.PathLike, exc: BaseException) -> PromptrackError:
+    """One line for a `--sam2` file that is not a SAM 2 checkpoint."""
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in " ".join(text[:3]).lower():
+        reason = "not a PyTorch checkpoint of weights (refused: loading it could run code)"
+    elif isinstance(exc, (zipfile.BadZipFile, EOFError)):
+        reason = "not a PyTorch checkpoint (truncated or not a checkpoint file)"
+    else:
+        reason = f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+    return PromptrackError(f"cannot load SAM 2 checkpoint {display_path(path)}: {reason}; "
+                           "give a sam2.1_hiera_*.pt file from facebook/sam2.1-hiera-*")

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -21,7 +20,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import supervision as sv
 
-from .errors import OutputError
+from .errors import OutputError, display_path
+from .outputs import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
 from .rle import decode_mask, encode_mask
 from .sources import SourceInfo
 
@@ -47,8 +47,11 @@ class AnnotatedVideoSink:
     """H.264 video (PyAV, libx264) of the frames with masks, boxes and ``#id label`` drawn.
 
     The colour of an object is fixed by its id. Odd frame sizes are padded by one pixel
-    (H.264 in yuv420p needs even sizes).
+    (H.264 in yuv420p needs even sizes). The video is written under a unique side name and takes
+    its final name in ``close()`` only, so a killed run never destroys an earlier complete video.
     """
+
+    _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int, crf: int = 20,
                  mask_opacity: float = 0.45) -> None:
@@ -56,10 +59,15 @@ class AnnotatedVideoSink:
 
         self.path = Path(path)
         self.size = (height, width)
+        remove_stale_side_files(self.path.parent, self.path.name)
+        self.output = SafeFile(self.path, "w+b")
         try:
-            self.container = av.open(str(self.path), mode="w")
+            # The muxer writes into the file we created exclusively: no path is opened twice.
+            muxer = self._FORMATS.get(self.path.suffix.lower(), "mp4")
+            self.container = av.open(self.output.file, mode="w", format=muxer)
         except (OSError, av.FFmpegError) as exc:
-            raise OutputError(f"cannot write {self.path}: {exc}") from None
+            self.output.discard()
+            raise OutputError(f"cannot write {display_path(self.path)}: {exc}") from None
         rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264", rate=rate)
         self.stream.width = width + width % 2
@@ -99,12 +107,32 @@ class AnnotatedVideoSink:
             self.container.mux(packet)
 
     def close(self) -> None:
+        """Finish the video (playable up to the last frame written) and give it its final name."""
         if self._closed:
             return
         self._closed = True
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+        except BaseException as exc:  # a full disk: the side file goes, an earlier video stays
+            self.output.discard()
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise output_error(self.path, exc) from None
+            if isinstance(exc, Exception):  # the muxer broke on an earlier failed write
+                reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise OutputError(f"cannot finish {display_path(self.path)}: {reason}") from None
+            raise
+        self.output.commit()
+
+    def discard(self) -> None:
+        """Drop the unfinished video (the final name keeps what it had)."""
+        self._closed = True
+        try:
+            self.container.close()
+        except Exception:  # the muxer may already be broken (full disk); the side file goes anyway
+            pass
+        self.output.discard()
 
 
 class _TrackStats:
@@ -147,7 +175,10 @@ def frame_record(index: int, fps: float, detections: sv.Detections) -> dict[str,
             obj["mask"] = encode_mask(detections.mask[k])
         objects.append(obj)
     keyframe = bool((detections.metadata or {}).get("keyframe", False))
-    return {"frame": int(index), "time": round(index / fps, 4) if fps else 0.0, "keyframe": keyframe,
+    seconds = (detections.metadata or {}).get("time")  # the frame's presentation time, from the source
+    if seconds is None:
+        seconds = index / fps if fps else 0.0
+    return {"frame": int(index), "time": round(float(seconds), 4), "keyframe": keyframe,
             "objects": objects}
 
 
@@ -161,48 +192,66 @@ class JsonSink:
 
     def __init__(self, path: str | Path, info: SourceInfo, prompt: Sequence[str], models: dict, config: dict) -> None:
         self.path = Path(path)
-        self.part = self.path.with_name("." + self.path.name + ".frames.part")
         self.header = {"schema": SCHEMA,
-                       "source": {"uri": info.uri, "fps": info.fps, "width": info.width, "height": info.height,
+                       "source": {"uri": display_path(info.uri), "fps": info.fps, "width": info.width,
+                                  "height": info.height,
                                   "frames": 0},
                        "prompt": list(prompt), "models": models, "config": config}
         self.fps = info.fps
         self.stats = _TrackStats()
         self.frames_written = 0
-        try:
-            self._frames = open(self.part, "w", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+        remove_stale_side_files(self.path.parent, self.path.name)
+        # Frames stream to a unique side file; the final JSON is written beside it in close().
+        self._frames = SafeFile(self.path, "w+")
+        self.part = self._frames.side
         self._closed = False
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
         record = frame_record(index, self.fps, detections)
         for obj in record["objects"]:
             self.stats.add(index, obj["id"], obj["label"], obj["score"])
-        self._frames.write(json.dumps(record, separators=(",", ":")) + "\n")
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        try:
+            self._frames.file.write(line)
+        except OSError as exc:
+            self.discard()
+            raise output_error(self.path, exc) from None
         self.frames_written += 1
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._frames.close()
         header = dict(self.header)
         header["source"] = dict(header["source"], frames=self.frames_written)
         header["tracks"] = self.stats.table()
         final_label = {t["id"]: t["label"] for t in header["tracks"]}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as out, open(self.part, encoding="utf-8") as frames:
+        frames = self._frames.file
+        out = None
+        try:
+            frames.flush()
+            frames.seek(0)
+            out = SafeFile(self.path, "w")  # the final JSON, complete before it takes its name
             body = json.dumps(header, indent=1)
-            out.write(body[: body.rstrip().rfind("}")].rstrip() + ',\n "frames": [\n')
+            out.file.write(body[: body.rstrip().rfind("}")].rstrip() + ',\n "frames": [\n')
             for n, line in enumerate(frames):
                 record = json.loads(line)
                 for obj in record["objects"]:
                     obj["label"] = final_label.get(obj["id"], obj["label"])
-                out.write(("" if n == 0 else ",\n") + json.dumps(record, separators=(",", ":")))
-            out.write("\n ]\n}\n")
-        os.replace(tmp, self.path)
-        self.part.unlink(missing_ok=True)
+                out.file.write(("" if n == 0 else ",\n") + json.dumps(record, separators=(",", ":")))
+            out.file.write("\n ]\n}\n")
+            out.commit()
+        except OSError as exc:  # a full disk: no half-written JSON under the final name
+            raise output_error(self.path, exc) from None
+        finally:
+            if out is not None:
+                out.discard()  # no-op once committed
+            self._frames.discard()
+
+    def discard(self) -> None:
+        """Drop what was written (the final name keeps what it had)."""
+        self._closed = True
+        self._frames.discard()
 
 
 class MotSink:
@@ -210,20 +259,22 @@ class MotSink:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self._file = open(self.path, "w", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+        remove_stale_side_files(self.path.parent, self.path.name)
+        self.output = SafeFile(self.path, "w")
+        self._file = self.output.file
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
         ids = detections.tracker_id if detections.tracker_id is not None else []
         for (x1, y1, x2, y2), track_id, score in zip(detections.xyxy, ids, _scores(detections)):
             self._file.write(f"{index + 1},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
                              f"{float(score):.4f},-1,-1,-1\n")
-        self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        """Give the file its final name (its lines cover every frame written)."""
+        self.output.commit()
+
+    def discard(self) -> None:
+        self.output.discard()
 
 
 class ResultSink:

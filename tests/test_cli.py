@@ -161,9 +161,18 @@ def test_interrupt_leaves_playable_video_and_parsable_json(sig, assets, hub_env,
     proc = subprocess.Popen([sys.executable, "-m", "promptrack.pipeline.cli", str(video), "-p", "person",
                              "--detector", str(assets / "models" / "yolox_nano.onnx"), "-o", str(out),
                              "--set", "tracker.image_size=256"], env=hub_env, stderr=subprocess.PIPE, text=True)
-    part = out / ".bedroom.tracks.json.frames.part"
+    def frames_streamed() -> int:  # the JSON's frames stream to a side file unique to the run
+        parts = list(out.glob(".bedroom.tracks.json.*.part")) if out.is_dir() else []
+        counts = []
+        for part in parts:
+            try:
+                counts.append(part.read_text().count("\n"))
+            except FileNotFoundError:  # finished and renamed meanwhile
+                pass
+        return max(counts, default=0)
+
     deadline = time.time() + 300
-    while time.time() < deadline and not (part.exists() and part.read_text().count("\n") >= 3):
+    while time.time() < deadline and frames_streamed() < 3:
         time.sleep(0.2)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -173,3 +182,4 @@ def test_interrupt_leaves_playable_video_and_parsable_json(sig, assets, hub_env,
     assert 3 <= frames < 200 and len(data["frames"]) == frames
     with av.open(str(out / "bedroom.annotated.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == frames
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no side file left

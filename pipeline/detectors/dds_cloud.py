@@ -40,6 +40,7 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -53,6 +54,31 @@ from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable, make_de
 from .registry import DetectorSpec, register
 
 logger = logging.getLogger(__name__)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, default ports filled in: what "the same server" means."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _TokenStaysHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib does, but drops the ``Token`` header when one leads to another
+    server (other host, port or scheme: an https API never sends it over plain http)."""
+
+    def __init__(self, api_url: str) -> None:
+        self.home = _origin(api_url)
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != self.home:
+            new.remove_header("Token")
+        return new
 
 TOKEN_ENV = "DDS_API_TOKEN"
 DEFAULT_API_URL = "https://api.deepdataspace.com"
@@ -112,6 +138,8 @@ class DDSCloudDetector:
         self.spec = CLOUD_MODELS[model]
         self._token = resolve_token(token)
         self.api_url = api_url.rstrip("/")
+        # The token goes to the API host only: a redirect elsewhere is followed without it.
+        self._opener = urllib.request.build_opener(_TokenStaysHome(self.api_url))
         self.box_threshold = box_threshold
         self.nms_iou = nms_iou
         self.timeout = timeout
@@ -240,7 +268,7 @@ class DDSCloudDetector:
         request = urllib.request.Request(url, data=payload, method=method, headers={
             "Token": self._token, "Content-Type": "application/json", "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 raw = response.read()
             status = 200
         except urllib.error.HTTPError as exc:

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..config import LiveConfig
-from ..errors import InputError
+from ..errors import InputError, mask_password
 from ..sources import SourceInfo
 
 DEFAULT_FPS = 25.0  # written to outputs when a stream announces no rate
@@ -125,6 +125,7 @@ class LiveCapture:
 
     def __init__(self, uri: str, live: LiveConfig, log: Callable[[str], None] | None = None) -> None:
         self.uri = uri
+        self.shown = mask_password(uri)  # what messages and files show: the password masked
         self.live = live
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.info: SourceInfo | None = None
@@ -144,10 +145,10 @@ class LiveCapture:
         try:
             container, first = self._open()
         except Exception as exc:  # noqa: BLE001 - every FFmpeg/OS failure becomes one line for the user
-            raise InputError(f"cannot open live source {self.uri}: {_reason(exc)}; check the URL, that the "
+            raise InputError(f"cannot open live source {self.shown}: {_reason(exc)}; check the URL, that the "
                              f"stream is up, and live.rtsp_transport (udp/tcp)") from None
         fps = _rate(container)
-        self.info = SourceInfo(self.uri, fps, first.width, first.height, None)
+        self.info = SourceInfo(self.shown, fps, first.width, first.height, None)
         self._deliver(first)
         self._thread = threading.Thread(target=self._run, args=(container,), name="promptrack-capture", daemon=True)
         self._thread.start()
@@ -201,18 +202,18 @@ class LiveCapture:
                 _close(container)
             if self._stop.is_set():
                 break
-            self.log(f"live: {self.uri} dropped ({reason}); reconnecting")
+            self.log(f"live: {self.shown} dropped ({reason}); reconnecting")
             container = None
             while container is None and not self._stop.wait(delay):
                 try:
                     container, first = self._open()
                 except Exception as exc:  # noqa: BLE001
-                    self.log(f"live: reconnect to {self.uri} failed ({_reason(exc)}); next try in "
+                    self.log(f"live: reconnect to {self.shown} failed ({_reason(exc)}); next try in "
                              f"{min(delay * 2, self.live.reconnect_max):g} s")
                     delay = min(delay * 2, self.live.reconnect_max)
                     continue
                 self.reconnects += 1
-                self.log(f"live: {self.uri} reconnected")
+                self.log(f"live: {self.shown} reconnected")
                 self._deliver(first)
             if container is None:
                 break
@@ -241,4 +242,4 @@ def _close(container) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    return mask_password(text)[:160]  # FFmpeg's messages name the URL, password and all

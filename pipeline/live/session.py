@@ -33,9 +33,11 @@ import supervision as sv
 
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
-from ..errors import InputError
+from ..errors import InputError, mask_password
+from ..outputs import SafeFile
 from ..live_sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
-from ..loop import DetectorLike, TrackingPipeline, stop_on_signals
+from ..loop import DetectorLike, TrackingPipeline
+from ..signals import stop_on_signals
 from ..prompts import parse_prompt
 from ..sinks import SCHEMA, MotSink
 from .capture import LiveCapture, is_live_uri, live_name
@@ -127,7 +129,7 @@ class LiveSession:
                  log: Callable[[str], None] | None = None, **options: Any) -> None:
         self.url = str(url)
         if not is_live_uri(self.url):
-            raise InputError(f"{self.url} is not a live source (rtsp://..., camera:0, ...): "
+            raise InputError(f"{mask_password(self.url)} is not a live source (rtsp://..., camera:0, ...): "
                              f"track files with track_video()")
         self.phrases: list[str] = list(parse_prompt(prompt))  # replaced in place by set_prompt
         if not isinstance(config, Config):
@@ -153,7 +155,8 @@ class LiveSession:
         self.capture = LiveCapture(self.url, live, self.log).start()
         try:
             if live.view_port:
-                self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
+                title = f"promptrack live: {mask_password(self.url)}"
+                self.view = MjpegServer(live.view_port, live.view_host, title=title).start()
             self.pipeline = TrackingPipeline(self.config, detector=detector, tracker=tracker)
             self._custom_detector = detector
         except BaseException:
@@ -259,7 +262,7 @@ class LiveSession:
             sinks = self._open_sinks(source)
             sinks.append(_Tail(self.stats, source.stamps, results, self._stop))
             info = source.info
-            self.log(f"live: {self.url} {info.width}x{info.height} at {info.fps:g} fps"
+            self.log(f"live: {info.uri} {info.width}x{info.height} at {info.fps:g} fps"
                      + (f"; view at {self.view.url}" if self.view else "")
                      + (f"; writing {self.output_dir}" if self.output_dir else ""))
             capture = self.capture
@@ -311,7 +314,6 @@ class LiveSession:
                 "prompt": list(self.phrases), "models": _model_names(self.config, self._custom_detector),
                 "config": config_to_dict(self.config), "tracks": f"{self.name}.tracks.jsonl",
                 "segments": f"{self.name}.NNN.mp4", "updated": round(time.time(), 3)}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with SafeFile(path, "w") as out:  # a unique side file, replaced atomically
+            out.file.write(json.dumps(body, indent=1) + "\n")
         self.outputs["session"] = path

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..sources import FrameSource
+from ..sources import BaseSource
 from .capture import LiveCapture
 
 
@@ -58,7 +58,7 @@ class FrameStamps:
         return stamp
 
 
-class LiveSource(FrameSource):
+class LiveSource(BaseSource):
     """Newest frames of a started :class:`LiveCapture` until `stop` is set (or `max_frames` done)."""
 
     def __init__(self, capture: LiveCapture, stop: threading.Event, max_frames: int | None = None) -> None:
@@ -70,6 +70,11 @@ class LiveSource(FrameSource):
 
     def __len__(self) -> int:
         return self.stop or 0  # unknown length: progress shows a count, not a bar
+
+    def frame_time(self, index: int) -> float:
+        """The stream's timestamp of a recent frame (seconds)."""
+        stamp = self.stamps.get(index)
+        return stamp.time if stamp is not None else super().frame_time(index)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         index = 0
