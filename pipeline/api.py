@@ -21,7 +21,7 @@ from .config import Config, config_to_dict, load_config
 from .errors import OutputError
 from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
-from .outputs import FULL_DISK_ERRNOS, close_all, discard_all, output_error
+from .safe_files import FULL_DISK_ERRNOS, close_all, discard_all, output_error
 from .prompts import parse_prompt
 from .signals import stop_on_signals
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink

@@ -21,7 +21,7 @@ import numpy as np
 import supervision as sv
 
 from .errors import OutputError, display_path
-from .outputs import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
+from .safe_files import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
 from .rle import decode_mask, encode_mask
 from .sources import SourceInfo
 

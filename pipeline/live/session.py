@@ -34,7 +34,7 @@ import supervision as sv
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError, mask_password
-from ..outputs import SafeFile
+from ..safe_files import SafeFile
 from ..live_sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
 from ..loop import DetectorLike, TrackingPipeline
 from ..signals import stop_on_signals
