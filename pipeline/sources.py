@@ -58,6 +58,10 @@ class FrameSource:
     def __len__(self) -> int:
         return max(0, (self.stop if self.stop is not None else self.start) - self.start)
 
+    def frame_time(self, index: int) -> float:
+        """Presentation time of frame `index` in seconds (here: index / fps)."""
+        return index / self.info.fps if self.info.fps else 0.0
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         produced = False
         for index, frame in self._frames():

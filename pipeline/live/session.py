@@ -34,7 +34,7 @@ import supervision as sv
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError
-from ..live_sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
+from .sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
 from ..loop import DetectorLike, TrackingPipeline, stop_on_signals
 from ..prompts import parse_prompt
 from ..sinks import SCHEMA, MotSink

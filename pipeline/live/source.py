@@ -71,6 +71,11 @@ class LiveSource(FrameSource):
     def __len__(self) -> int:
         return self.stop or 0  # unknown length: progress shows a count, not a bar
 
+    def frame_time(self, index: int) -> float:
+        """The stream's timestamp of processed frame `index` (seconds)."""
+        stamp = self.stamps.get(index)
+        return stamp.time if stamp is not None else 0.0
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         index = 0
         height, width = self.info.height, self.info.width
