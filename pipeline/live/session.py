@@ -34,10 +34,10 @@ import supervision as sv
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError
-from .sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
 from ..loop import DetectorLike, TrackingPipeline, stop_on_signals
+from ..outputs import LiveOutputs, Outputs, open_sinks
 from ..prompts import parse_prompt
-from ..sinks import SCHEMA, MotSink
+from ..sinks import SCHEMA
 from .capture import LiveCapture, is_live_uri, live_name
 from .server import MjpegServer
 from .source import FrameStamp, LiveSource
@@ -59,21 +59,6 @@ class LiveResult:
     @property
     def keyframe(self) -> bool:
         return bool(self.detections.metadata.get("keyframe", False))
-
-
-class _ForceKeyframe:
-    """The pipeline's detection cadence, plus one keyframe on demand (a new prompt looks at once)."""
-
-    def __init__(self, cadence: Callable[..., bool]) -> None:
-        self.cadence = cadence
-        self.pending = False
-
-    def __call__(self, frame: int, masks: int, lost: int = 0) -> bool:
-        due = self.cadence(frame, masks=masks, lost=lost)
-        if self.pending:
-            self.pending = False
-            return True
-        return due
 
 
 class _Tail:
@@ -129,7 +114,7 @@ class LiveSession:
         if not is_live_uri(self.url):
             raise InputError(f"{self.url} is not a live source (rtsp://..., camera:0, ...): "
                              f"track files with track_video()")
-        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced in place by set_prompt
+        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced by set_prompt
         if not isinstance(config, Config):
             config = load_config(config or "live", overrides, **options)
         elif overrides or options:
@@ -159,15 +144,13 @@ class LiveSession:
         except BaseException:
             self._release()
             raise
-        self._force = _ForceKeyframe(self.pipeline.cadence)
-        self.pipeline.cadence = self._force
 
     # -- control -------------------------------------------------------------------------
     def set_prompt(self, prompt: str | Sequence[str]) -> None:
         """Look for new phrases from the next frame on; existing tracks keep their ids and labels."""
-        phrases = parse_prompt(prompt)
-        self.phrases[:] = phrases  # one atomic swap: the loop reads this list on each keyframe
-        self._force.pending = True
+        self.phrases = list(parse_prompt(prompt))
+        self.pipeline.set_phrases(self.phrases)  # thread-safe: read by the loop on the next keyframe
+        self.pipeline.request_keyframe()  # ... which is the next frame
         self._write_session_file()
 
     def stop(self) -> None:
@@ -252,12 +235,12 @@ class LiveSession:
             raise RuntimeError("a LiveSession runs once: create a new one")
         self._started = True
         live = self.config.live
-        sinks: list = []
+        outputs = None
         reporter = None
         try:
             source = LiveSource(self.capture, self._stop, max_frames=self.config.max_frames)
-            sinks = self._open_sinks(source)
-            sinks.append(_Tail(self.stats, source.stamps, results, self._stop))
+            outputs = self._open_sinks(source)
+            sinks = outputs.sinks + [_Tail(self.stats, source.stamps, results, self._stop)]
             info = source.info
             self.log(f"live: {self.url} {info.width}x{info.height} at {info.fps:g} fps"
                      + (f"; view at {self.view.url}" if self.view else "")
@@ -265,38 +248,28 @@ class LiveSession:
             capture = self.capture
             reporter = StatsReporter(self.stats, lambda: (capture.received, capture.dropped, capture.reconnects,
                                                           capture.connected), live.stats_every, self.log).start()
-            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop)
+            # prefetch=0: the capture thread already reads ahead, newest frame first; more would add latency.
+            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop,
+                                               prefetch=0)
             return self.processed
         finally:
             if reporter is not None:
                 reporter.stop()
-            for sink in sinks:
+            if outputs is not None:
                 try:
-                    sink.close()
-                except Exception as exc:  # noqa: BLE001 - close the others whatever happens
-                    self.log(f"live: closing {type(sink).__name__} failed: {exc}")
+                    outputs.close()
+                except Exception as exc:  # noqa: BLE001 - every sink was closed; say which failed
+                    self.log(f"live: closing the outputs failed: {exc}")
             self._release()
 
-    def _open_sinks(self, source: LiveSource) -> list:
-        live, out, info = self.config.live, self.output_dir, source.info
-        sinks: list = []
-        if self.view is not None:
-            sinks.append(MjpegViewSink(self.view, live.view_fps, live.view_quality, self.config.output.mask_opacity))
-        if out is None:
-            return sinks
-        self._write_session_file(info)
-        if self.config.output.json:
-            self.outputs["jsonl"] = out / f"{self.name}.tracks.jsonl"
-            sinks.append(JsonLinesSink(self.outputs["jsonl"], info.fps, source.stamps.get))
-        if self.config.output.video:
-            self.outputs["video"] = out / f"{self.name}.NNN.mp4"
-            sinks.append(SegmentedVideoSink(out, self.name, info.fps, info.width, info.height, live.segment_seconds,
-                                            clock=lambda index: source.stamps[index].mono, crf=self.config.output.crf,
-                                            mask_opacity=self.config.output.mask_opacity, keep=live.keep_segments))
-        if self.config.output.mot:
-            self.outputs["mot"] = out / f"{self.name}.mot.txt"
-            sinks.append(MotSink(self.outputs["mot"]))
-        return sinks
+    def _open_sinks(self, source: LiveSource) -> Outputs:
+        if self.output_dir is not None:
+            self._write_session_file(source.info)
+        clock = LiveOutputs(stamps=source.stamps.get, clock=lambda index: source.stamps[index].mono, view=self.view)
+        outputs = open_sinks(self.config, self.output_dir, source.info, self.phrases,
+                             _model_names(self.config, self._custom_detector), name=self.name, live=clock)
+        self.outputs.update(outputs.paths)
+        return outputs
 
     def _write_session_file(self, info=None) -> None:
         """``<name>.session.json``: what the JSONL lines do not repeat (source, prompt, models, config)."""
