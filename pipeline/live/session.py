@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sys
@@ -39,6 +40,7 @@ from ..outputs import LiveOutputs, Outputs, open_sinks
 from ..prompts import parse_prompt
 from ..sinks import SCHEMA
 from .capture import LiveCapture, is_live_uri, live_name
+from .logs import forward, logger
 from .server import MjpegServer
 from .source import FrameStamp, LiveSource
 from .stats import LiveStats, StatsReporter
@@ -99,7 +101,8 @@ class LiveSession:
         config: a :class:`Config`, a preset name or a YAML path (default: the ``live`` preset).
         overrides: dotted ``key=value`` strings, e.g. ``["live.view_port=8765"]``.
         detector, tracker: as for :class:`TrackingPipeline` (built from the config when None).
-        log: where status lines go (default: stderr).
+        log: where status lines go (default: stderr); they are ``promptrack.live`` log records.
+        log_level: the least level shown (``logging.WARNING``: drops, reconnects and errors only).
         options: config values by dotted name with ``__``, e.g. ``live__segment_seconds=30``.
 
     Iterate for :class:`LiveResult` objects (the loop runs in a thread; breaking out stops it), or
@@ -109,7 +112,8 @@ class LiveSession:
     def __init__(self, url: str, prompt: str | Sequence[str], output_dir: str | os.PathLike | None = None,
                  config: Config | str | None = None, overrides: Sequence[str] = (),
                  detector: DetectorLike | None = None, tracker: Any = None,
-                 log: Callable[[str], None] | None = None, **options: Any) -> None:
+                 log: Callable[[str], None] | None = None, log_level: int = logging.INFO,
+                 **options: Any) -> None:
         self.url = str(url)
         if not is_live_uri(self.url):
             raise InputError(f"{self.url} is not a live source (rtsp://..., camera:0, ...): "
@@ -124,7 +128,8 @@ class LiveSession:
         # Live: nothing is held back for look-back re-tracking (it would add latency and memory).
         self.config = replace(config, tracker=replace(config.tracker, lookback=0))
         self.name = live_name(self.url)
-        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._log_handler = forward(log or (lambda line: print(line, file=sys.stderr, flush=True)), log_level,
+                                    uri=self.url)
         self.output_dir = prepare_output_dir(output_dir) if output_dir is not None else None
         self.outputs: dict[str, Path] = {}
         self.stats = LiveStats(self.config.live.latency_window)
@@ -135,7 +140,11 @@ class LiveSession:
         # The stream and the view port are checked before the models load: a typo fails at once.
         # (Frames that arrive while the models load are simply dropped: the newest one wins.)
         live = self.config.live
-        self.capture = LiveCapture(self.url, live, self.log).start()
+        try:
+            self.capture = LiveCapture(self.url, live).start()
+        except BaseException:
+            logger.removeHandler(self._log_handler)
+            raise
         try:
             if live.view_port:
                 self.view = MjpegServer(live.view_port, live.view_host, title=f"promptrack live: {self.url}").start()
@@ -163,6 +172,7 @@ class LiveSession:
         if self.view is not None:
             self.view.close()
         self.capture.stop()
+        logger.removeHandler(self._log_handler)
 
     @property
     def stopped(self) -> bool:
@@ -242,12 +252,12 @@ class LiveSession:
             outputs = self._open_sinks(source)
             sinks = outputs.sinks + [_Tail(self.stats, source.stamps, results, self._stop)]
             info = source.info
-            self.log(f"live: {self.url} {info.width}x{info.height} at {info.fps:g} fps"
-                     + (f"; view at {self.view.url}" if self.view else "")
-                     + (f"; writing {self.output_dir}" if self.output_dir else ""))
+            logger.info(f"live: {self.url} {info.width}x{info.height} at {info.fps:g} fps"
+                        + (f"; view at {self.view.url}" if self.view else "")
+                        + (f"; writing {self.output_dir}" if self.output_dir else ""), extra={"uri": self.url})
             capture = self.capture
             reporter = StatsReporter(self.stats, lambda: (capture.received, capture.dropped, capture.reconnects,
-                                                          capture.connected), live.stats_every, self.log).start()
+                                                          capture.connected), live.stats_every, self.url).start()
             # prefetch=0: the capture thread already reads ahead, newest frame first; more would add latency.
             self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop,
                                                prefetch=0)
@@ -259,7 +269,7 @@ class LiveSession:
                 try:
                     outputs.close()
                 except Exception as exc:  # noqa: BLE001 - every sink was closed; say which failed
-                    self.log(f"live: closing the outputs failed: {exc}")
+                    logger.warning(f"live: closing the outputs failed: {exc}", extra={"uri": self.url})
             self._release()
 
     def _open_sinks(self, source: LiveSource) -> Outputs:
