@@ -23,6 +23,7 @@ alive (``association.birth_max_overlap=1.0``, a huge ``association.merge_frames`
 mean object count a frame.
 
     python bench/e2e.py --json                                   # CPU: fake hub, 256 px, bedroom, 60 frames
+    python bench/e2e.py --annotation                             # drawing only: 1080p, 16 objects
     python bench/e2e.py --hub ~/.cache/huggingface --image-size 1024 --device cuda --sam2 small --json
 """
 
@@ -265,6 +266,49 @@ class _null:
         return False
 
 
+def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, repeats: int = 10) -> dict:
+    """Milliseconds to draw one frame (masks, boxes, ``#id label``): supervision's three annotators
+    against :class:`FrameAnnotator`, on `objects` elliptic masks of 80-400 px boxes."""
+    import supervision as sv
+
+    from promptrack.pipeline.annotate import FrameAnnotator
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    masks = np.zeros((objects, height, width), bool)
+    for k in range(objects):
+        w, h = int(rng.integers(80, 400)), int(rng.integers(80, 300))
+        x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        yy, xx = np.ogrid[:h, :w]
+        masks[k, y:y + h, x:x + w] = ((yy - h / 2) ** 2 / (h / 2) ** 2 + (xx - w / 2) ** 2 / (w / 2) ** 2) < 1
+    dets = sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks,
+                         tracker_id=np.arange(1, objects + 1), data={"class_name": np.array(["person"] * objects),
+                                                                     "area": masks.reshape(objects, -1).sum(1)})
+    lookup = sv.ColorLookup.TRACK
+    mask_a = sv.MaskAnnotator(color_lookup=lookup, opacity=0.45)
+    box_a = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
+    label_a = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
+    labels = [f"#{i} person" for i in dets.tracker_id]
+
+    def supervision_draw():
+        image = np.ascontiguousarray(frame[..., ::-1])
+        image = mask_a.annotate(image, dets)
+        return label_a.annotate(box_a.annotate(image, dets), dets, labels=labels)
+
+    ours = FrameAnnotator(0.45)
+    timings = {}
+    for name, draw in (("supervision", supervision_draw), ("promptrack", lambda: ours.annotate(frame, dets))):
+        draw()
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            draw()
+            samples.append(1000 * (time.perf_counter() - started))
+        timings[name] = {"median_ms": round(float(np.median(samples)), 2), "min_ms": round(min(samples), 2)}
+    diff = np.abs(supervision_draw().astype(int) - ours.annotate(frame, dets).astype(int)).max()
+    return {"size": f"{width}x{height}", "objects": objects, **timings, "max_pixel_difference": int(diff)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", default=str(ASSETS / "videos" / "bedroom.mp4"))
@@ -277,8 +321,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--detect-every", type=int, default=15)
     p.add_argument("--gsam2-every", type=int, default=20, help="the demo's step: keyframe and reset period")
     p.add_argument("--hub", help="HF_HOME with the SAM 2 weights (default: a fake hub with random weights)")
+    p.add_argument("--annotation", action="store_true", help="only time drawing a 1080p frame with 16 objects")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.annotation:
+        result = annotation_bench()
+        print(json.dumps(result, indent=1))
+        return result
     args.phrases = [s.strip() for s in args.prompt.split(".") if s.strip()]
 
     if args.hub:
