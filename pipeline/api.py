@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import Config, config_to_dict, load_config
+from .config import Config, load_config
 from .errors import OutputError
 from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
-from .safe_files import FULL_DISK_ERRNOS, close_all, discard_all, output_error
+from .outputs import open_sinks
 from .prompts import parse_prompt
+from .safe_files import FULL_DISK_ERRNOS, output_error
 from .signals import stop_on_signals
-from .sinks import AnnotatedVideoSink, JsonSink, MotSink, ResultSink
+from .sinks import ResultSink
 from .sources import SourceInfo, open_source
 
 
@@ -106,43 +107,29 @@ def track_video(
 
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()
-    sinks: list = [results] if keep_frames else []
-    outputs: dict[str, Path] = {}
-    json_sink = None
     info = stream.info
+    outputs = open_sinks(config, out, info, phrases, _model_names(config, detector),
+                         extra=[results] if keep_frames else [])
     try:
-        if out is not None:
-            models = _model_names(config, detector)
-            if config.output.json:
-                outputs["json"] = out / f"{info.stem}.tracks.json"
-                json_sink = JsonSink(outputs["json"], info, phrases, models, config_to_dict(config))
-                sinks.append(json_sink)
-            if config.output.video:
-                outputs["video"] = out / f"{info.stem}.annotated.mp4"
-                sinks.append(AnnotatedVideoSink(outputs["video"], info.fps, info.width, info.height,
-                                                config.output.crf, config.output.mask_opacity))
-            if config.output.mot:
-                outputs["mot"] = out / f"{info.stem}.mot.txt"
-                sinks.append(MotSink(outputs["mot"]))
         stop = threading.Event()
         with stop_on_signals(stop):
             try:
-                pipeline.run(stream, phrases, sinks, progress=progress, stop=stop)
+                pipeline.run(stream, phrases, outputs.sinks, progress=progress, stop=stop)
             except KeyboardInterrupt:
                 stop.set()
         interrupted = stop.is_set()
     except OutputError:
         # A write failed (a full disk): this run's files are dropped, earlier ones of the same name stay.
-        discard_all(sinks)
+        outputs.discard()
         raise
     except OSError as exc:
         if exc.errno not in FULL_DISK_ERRNOS or out is None:
             raise
-        discard_all(sinks)  # a sink's write hit a full disk: as above, in one line
+        outputs.discard()  # a sink's write hit a full disk: as above, in one line
         raise output_error(out, exc) from None
     finally:
         # Also after a source that fails mid-file: the outputs cover the frames finished so far.
-        close_all(sinks)
-    tracks = json_sink.stats.table() if json_sink is not None else results.stats.table()
-    return TrackingResult(info=info, prompt=phrases, frames=results, tracks=tracks, outputs=outputs,
-                          interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)
+        outputs.close()
+    # The track table is its own sink: it does not depend on which outputs were kept.
+    return TrackingResult(info=info, prompt=phrases, frames=results, tracks=outputs.table.table(),
+                          outputs=outputs.paths, interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)

@@ -1,15 +1,26 @@
 """The frame loop: source -> mask tracker -> (keyframe: detector -> associator) -> sinks.
 
-One loop, read top to bottom in :meth:`TrackingPipeline.run`. Nothing in it holds the whole
-video: frames stream in, finished frames stream out.
+One loop for files and live streams, read top to bottom in :meth:`TrackingPipeline.run`.
+Nothing in it holds the whole video: frames stream in, finished frames stream out.
+
+It runs as three stages (``pipeline/stages.py``): a decoder thread reads frames ahead; the
+tracking stage (SAM 2, detector, associator) runs in the caller's thread, the critical path; a
+writer thread turns finished frames into files. On a keyframe the detector starts on the frame
+in a thread of its own (its own CUDA stream on a GPU) *before* the tracker steps that frame, so
+the two overlap; its answer is associated with the masks of that same frame, before the next
+frame is tracked, so a keyframe's result is exact, not one frame late. Keyframes that only an
+event reveals (a track lost, a jump in the mask count) are detected after the step, without
+overlap.
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
 import threading
+import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Callable, Sequence
 
 import numpy as np
@@ -18,14 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..trackers.association import AssociationParams, Associator
+from ..trackers.base import AppearanceTracker, BackfillTracker, MaskTracker, mask_areas
 from ..trackers.cadence import DetectionCadence
-from ..trackers.base import MaskTracker
+from ..trackers.plan import apply_plan
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
 from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
-from .signals import shielded, stop_on_signals  # noqa: F401  (stop_on_signals: re-exported, it lived here)
 from .sources import FrameSource
+from .stages import Prefetcher, StageTimes, Writer
 
 DetectorLike = Detector | Callable[[np.ndarray, Sequence[str]], sv.Detections]
 
@@ -56,15 +68,23 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
     if config.tracker.compile and device.startswith("cuda"):
         model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
     return SAM2Engine(model, device=device, dtype=getattr(torch, dtype),
-                      max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area)
+                      max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area,
+                      # back-fill reads the look-back frames' image features from this cache (no re-encoding)
+                      feature_cache=max(0, config.tracker.lookback))
 
 
 class TrackingPipeline:
     """Detector + mask tracker + associator, run over any frame source into any sinks.
 
+    The tracker's optional abilities (back-fill, appearance) are resolved once here, from the
+    protocols of ``trackers/base.py``. :meth:`request_keyframe` and :meth:`set_phrases` may be
+    called from any thread while :meth:`run` runs (live mode: a new prompt is looked for at once).
+
     Example:
         >>> pipeline = TrackingPipeline(load_config("fast"))           # doctest: +SKIP
         >>> pipeline.run(open_source("in.mp4"), ["car"], [JsonSink(...)])  # doctest: +SKIP
+        >>> pipeline.times.seconds                                     # doctest: +SKIP
+        {'track': 3.1, 'detect': 0.4, ...}
     """
 
     def __init__(self, config: Config, detector: DetectorLike | None = None,
@@ -74,119 +94,189 @@ class TrackingPipeline:
         # Any callable (frame, phrases) -> Detections works; as_detector checks and completes its output.
         self.detector = as_detector(detector) if detector is not None else build_detector(config.detector, self.device)
         self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)
+        self.backfiller = self.tracker if isinstance(self.tracker, BackfillTracker) else None
+        self.appearance = self.tracker if isinstance(self.tracker, AppearanceTracker) else None
         a = config.association
         self.associator = Associator(AssociationParams.from_config(a))
         self.cadence = DetectionCadence(every=config.detect_every, on_lost=a.detect_on_lost,
                                         count_jump=a.detect_on_count_jump, min_gap=a.detect_min_gap)
         self.failed_keyframes = 0  # keyframes whose detector call failed (cloud detectors) and were skipped
+        self.times = StageTimes()  # seconds per stage of the last run (bench/e2e.py reads it)
+        self._lock = threading.Lock()
+        self._phrases: list[str] = []
+        self._keyframe_requested = False
+        self._detect_pool: ThreadPoolExecutor | None = None
+        self._detect_stream = torch.cuda.Stream() if self.device.startswith("cuda") else None
+
+    # -- control, from any thread -------------------------------------------------------------
+    def request_keyframe(self) -> None:
+        """Run the detector on the next frame, whatever the cadence says."""
+        with self._lock:
+            self._keyframe_requested = True
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Look for these phrases from the next keyframe on; tracks keep their ids and labels."""
+        with self._lock:
+            self._phrases = list(phrases)
+
+    @property
+    def phrases(self) -> list[str]:
+        with self._lock:
+            return list(self._phrases)
 
     def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
         return self.detector.detect(frame, phrases)
 
+    # -- the loop ------------------------------------------------------------------------------
     def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True,
-            stop: threading.Event | None = None) -> int:
-        """Track every frame of `source` until it ends or `stop` is set; returns frames written."""
-        done = 0
+            stop: threading.Event | None = None, prefetch: int = 4, write_behind: int = 8) -> int:
+        """Track every frame of `source` until it ends or `stop` is set; returns frames written.
+
+        `prefetch`: frames decoded ahead in a thread (0: read in this thread, as live mode does).
+        `write_behind`: finished frames that may wait for the writer thread. When `stop` is set the
+        loop ends after the frame in hand; held (look-back) frames are still written, the writer
+        drains, and every sink has seen the same frames. A sink's error ends the run and is
+        raised here.
+        """
+        self.set_phrases(phrases)
+        self.times = StageTimes()
         # Offline, a new object is also carried back over the last `lookback` frames, so frames are
         # held that long before the sinks see them. Memory: `lookback` frames, whatever the video length.
-        lookback = max(0, self.config.tracker.lookback) if hasattr(self.tracker, "backfill") else 0
+        lookback = max(0, self.config.tracker.lookback) if self.backfiller is not None else 0
         pending: deque[list] = deque()  # [index, frame, detections], finished but not yet written
         bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
+        frames = Prefetcher(source, depth=prefetch)
+        writer = Writer(sinks, depth=write_behind)
+        start = source.start
         try:
-            for index, frame in source:
-                if stop is not None and stop.is_set():
-                    break
-                detections = self.tracker.step(index, frame)
-                masks = _masks_by_id(detections)
-                # Optional appearance (SAM 2 features pooled per object / per box); None: position only.
-                track_emb = self.tracker.track_embeddings() if hasattr(self.tracker, "track_embeddings") else None
-                ended = self.associator.observe(index, masks, track_emb)  # ended + merged duplicates
-                if ended:
-                    self.tracker.remove(ended)
-                    detections = self.tracker.current()
-                    masks = _masks_by_id(detections)
+            try:
+                for index, frame in frames:
+                    if stop is not None and stop.is_set():
+                        break
+                    finished, births = self._track(index, frame, index - start, source.frame_time(index))
+                    if births and lookback and pending:
+                        with self.times.timed("backfill"):
+                            self._backfill(births, list(pending)[-lookback:])
+                    pending.append([index, frame, finished])
+                    while len(pending) > lookback:
+                        writer.put(*pending.popleft())
+                    bar.update(1)
+                    bar.set_postfix(objects=len(finished), refresh=False)
+            finally:
+                frames.close()
+                # Held frames are finished frames: they are written even when the run stops early.
+                while pending:
+                    writer.put(*pending.popleft())
+        finally:
+            try:
+                writer.close()
+            finally:
+                bar.close()
+                if self._detect_pool is not None:
+                    self._detect_pool.shutdown(wait=True)
+                    self._detect_pool = None
+                self.times.add("decode_wait", frames.waited)
+                self.times.add("write", writer.busy)
+                self.times.add("write_wait", writer.blocked)
+        return writer.written
 
-                shown = sum(np.count_nonzero(m) >= self.config.association.min_mask_area for m in masks.values())
-                keyframe = self.cadence(index - source.start, masks=shown, lost=len(self.associator.newly_lost))
-                births: list[int] = []
-                if keyframe:
-                    births, changed = self._keyframe(index, frame, phrases, masks, track_emb)
+    def _track(self, index: int, frame: np.ndarray, offset: int, seconds: float) -> tuple[sv.Detections, list[int]]:
+        """Step the tracker on one frame, detect and associate if it is a keyframe; the finished frame."""
+        with self._lock:
+            requested, self._keyframe_requested = self._keyframe_requested, False
+            phrases = list(self._phrases)
+        # A keyframe known in advance starts the detector now, beside the tracker's step.
+        early = requested or self.cadence.scheduled(offset)
+        answer = self._start_detect(frame, phrases) if early else None
+
+        with self.times.timed("track"):
+            detections = self.tracker.step(index, frame)
+        with self.times.timed("associate"):
+            masks = _masks_by_id(detections)
+            # Optional appearance (SAM 2 features pooled per object / per box); None: position only.
+            track_emb = self.appearance.track_embeddings() if self.appearance is not None else None
+            ended = self.associator.observe(index, masks, track_emb)  # ended + merged duplicates
+            if ended:
+                self.tracker.remove(ended)
+                detections = self.tracker.current()
+                masks = _masks_by_id(detections)
+            shown = int(np.count_nonzero(mask_areas(detections) >= self.config.association.min_mask_area))
+            due = self.cadence(offset, masks=shown, lost=self.associator.lost_on_last_frame)
+        keyframe = due or early
+        births: list[int] = []
+        if keyframe:
+            if answer is None:
+                answer = self._start_detect(frame, phrases)
+            found = self._detections(index, answer)
+            if found is not None:
+                with self.times.timed("associate"):
+                    births, changed = self._associate(index, masks, found, track_emb)
                     if changed:
                         detections = self.tracker.current()
+        return self._finish(detections, keyframe, phrases, seconds), births
 
-                finished = self._finish(detections, keyframe, phrases)
-                finished.metadata["time"] = source.frame_time(index)  # from the frame's pts (VFR files)
-                if births and lookback and pending:
-                    self._backfill(births, list(pending)[-lookback:], phrases)
-                pending.append([index, frame, finished])
-                while len(pending) > lookback:
-                    done += self._write(sinks, *pending.popleft())
-                bar.update(1)
-                bar.set_postfix(objects=len(finished), refresh=False)
-        finally:
-            # Held frames are finished frames: they are written even when the run stops early.
-            while pending:
-                done += self._write(sinks, *pending.popleft())
-            bar.close()
-        return done
+    def _start_detect(self, frame: np.ndarray, phrases: list[str]) -> Future:
+        if self._detect_pool is None:
+            self._detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptrack-detect")
+        return self._detect_pool.submit(self._timed_detect, frame, phrases)
 
-    def _keyframe(self, index: int, frame: np.ndarray, phrases: Sequence[str], masks: dict[int, np.ndarray],
-                  track_emb: dict | None) -> tuple[list[int], bool]:
-        """Detect, associate and carry the plan out on the tracker; returns (born ids, changed)."""
-        try:
+    def _timed_detect(self, frame: np.ndarray, phrases: list[str]) -> sv.Detections:
+        started = time.perf_counter()
+        # On a GPU the detector queues its kernels on its own stream, beside SAM 2's.
+        with torch.cuda.stream(self._detect_stream) if self._detect_stream is not None else nullcontext():
             found = self.detect(frame, phrases)
-        except DetectorUnavailable as exc:  # a transient failure skips this keyframe, not the run
-            self.failed_keyframes += 1
-            if self.failed_keyframes == 1:
-                tqdm.write(f"warning: keyframe {index} skipped: {exc}", file=sys.stderr)
-            return [], False
-        det_emb = (self.tracker.box_embeddings(found.xyxy)
-                   if len(found) and hasattr(self.tracker, "box_embeddings") else None)
+            if self._detect_stream is not None:
+                self._detect_stream.synchronize()
+        self.times.add("detect", time.perf_counter() - started)
+        return found
+
+    def _detections(self, index: int, answer: Future) -> sv.Detections | None:
+        """The detector's answer for this keyframe; None when it could not answer (skipped)."""
+        with self.times.timed("detect_wait"):
+            try:
+                return answer.result()
+            except DetectorUnavailable as exc:  # a transient failure skips this keyframe, not the run
+                self.failed_keyframes += 1
+                if self.failed_keyframes == 1:
+                    tqdm.write(f"warning: keyframe {index} skipped: {exc}", file=sys.stderr)
+                return None
+
+    def _associate(self, index: int, masks: dict[int, np.ndarray], found: sv.Detections,
+                   track_emb: dict | None) -> tuple[list[int], bool]:
+        """Associate the keyframe's detections and carry the plan out; returns (born ids, changed)."""
+        det_emb = self.appearance.box_embeddings(found.xyxy) if self.appearance is not None and len(found) else None
         plan = self.associator.update(index, masks, found.xyxy, _confidence(found),
                                       list(found.data.get("class_name", [])), track_emb, det_emb)
-        if plan.removals:
-            self.tracker.remove(plan.removals)
-        adds = plan.additions  # births and revivals of ids the tracker no longer holds
-        if adds:
-            prompt_masks = _birth_masks(found, adds) if found.mask is not None else None
-            if prompt_masks is not None and _accepts_masks(self.tracker):
-                self.tracker.add(list(adds), np.stack(list(adds.values())), masks=prompt_masks)
-            else:
-                self.tracker.add(list(adds), np.stack(list(adds.values())))
-        if plan.reprompts:
-            self.tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
-        return [b.track_id for b in plan.births], bool(plan)
+        changed = apply_plan(self.tracker, plan, found.mask)
+        return [b.track_id for b in plan.births], changed
 
-    @staticmethod
-    def _write(sinks: Sequence, index: int, frame: np.ndarray, detections: sv.Detections) -> int:
-        with shielded():  # a signal never leaves one sink a frame ahead of another
-            for sink in sinks:
-                sink.write(index, frame, detections)
-        return 1
-
-    def _backfill(self, ids: list[int], held: list[list], phrases: Sequence[str]) -> None:
+    def _backfill(self, ids: list[int], held: list[list]) -> None:
         """Add the masks of objects born now to the held (not yet written) frames before it."""
-        filled = self.tracker.backfill(ids, [(index, frame) for index, frame, _ in held])
+        filled = self.backfiller.backfill(ids, [(index, frame) for index, frame, _ in held])
         for entry in held:
             index, _, detections = entry
             extra = filled.get(index)
             if extra is None or not len(extra):
                 continue
-            extra = self._finish(extra, detections.metadata.get("keyframe", False), phrases)
+            metadata = detections.metadata
+            extra = self._finish(extra, metadata.get("keyframe", False), self.phrases, metadata.get("time"))
             if len(extra):
                 entry[2] = _concat(detections, extra)
 
-    def _finish(self, detections: sv.Detections, keyframe: bool, phrases: Sequence[str]) -> sv.Detections:
-        """Keep objects with a visible mask; attach each track's label and score."""
+    def _finish(self, detections: sv.Detections, keyframe: bool, phrases: Sequence[str],
+                seconds: float | None) -> sv.Detections:
+        """Keep objects with a visible mask; attach each track's label and score (the associator's)."""
         if len(detections):
-            visible = detections.mask.reshape(len(detections), -1).sum(1) >= self.config.association.min_mask_area
-            detections = detections[visible]
-        tracks = [self.associator.tracks[int(i)] for i in detections.tracker_id] if len(detections) else []
-        detections.confidence = np.array([t.score for t in tracks], dtype=np.float32)
-        detections.class_id = np.array([list(phrases).index(t.label) if t.label in phrases else -1 for t in tracks],
+            detections = detections[mask_areas(detections) >= self.config.association.min_mask_area]
+        ids = detections.tracker_id if len(detections) else []
+        labels, scores = self.associator.label_frame(ids)
+        detections.confidence = scores
+        detections.class_id = np.array([phrases.index(label) if label in phrases else -1 for label in labels],
                                        dtype=int)
-        detections.data["class_name"] = np.array([t.label for t in tracks], dtype=object)
+        detections.data["class_name"] = np.array(labels, dtype=object)
         detections.metadata["keyframe"] = keyframe
+        if seconds is not None:
+            detections.metadata["time"] = seconds
         return detections
 
 
@@ -195,27 +285,15 @@ def _concat(a: sv.Detections, b: sv.Detections) -> sv.Detections:
     if not len(a):
         b.metadata.update(a.metadata)
         return b
+    keys = [k for k in a.data if k in b.data]
     merged = sv.Detections(
         xyxy=np.concatenate([a.xyxy, b.xyxy]), mask=np.concatenate([a.mask, b.mask]),
         confidence=np.concatenate([a.confidence, b.confidence]), class_id=np.concatenate([a.class_id, b.class_id]),
         tracker_id=np.concatenate([a.tracker_id, b.tracker_id]),
-        data={"class_name": np.concatenate([a.data["class_name"], b.data["class_name"]])},
+        data={k: np.concatenate([a.data[k], b.data[k]]) for k in keys},
     )
     merged.metadata.update(a.metadata)
     return merged
-
-
-def _birth_masks(found: sv.Detections, adds: dict[int, np.ndarray]) -> list[np.ndarray | None]:
-    """The detector's mask for each added box (DINO-X returns masks): SAM 2 takes it as the prompt."""
-    out = []
-    for box in adds.values():
-        rows = np.nonzero(np.all(np.isclose(found.xyxy, box, atol=1e-3), axis=1))[0]
-        out.append(found.mask[rows[0]] if rows.size else None)
-    return out
-
-
-def _accepts_masks(tracker: MaskTracker) -> bool:
-    return "masks" in inspect.signature(tracker.add).parameters
 
 
 def _masks_by_id(detections: sv.Detections) -> dict[int, np.ndarray]:

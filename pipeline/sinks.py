@@ -2,8 +2,10 @@
 detections)`` then ``close()``. ``close`` is safe to call after an interruption: what was
 written up to then stays valid (a playable video, a JSON that parses).
 
-Detections carry ``tracker_id``, ``mask``, ``xyxy``, ``confidence``, ``data["class_name"]`` and
-``metadata["keyframe"]``.
+Detections carry ``tracker_id``, ``mask``, ``xyxy``, ``confidence``, ``data["class_name"]``,
+``metadata["keyframe"]`` and ``metadata["time"]`` (seconds, the source's presentation time). A
+frame's masks are RLE-encoded once (:func:`frame_rles`, cached in ``data["rle"]``) and shared by
+every sink that writes RLE; the frame loop's writer stage encodes them before the sinks run.
 
 Example:
     >>> sink = JsonSink("out/clip.tracks.json", info, prompt=["car"], models={}, config={})  # doctest: +SKIP
@@ -20,12 +22,33 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import supervision as sv
 
+from ..trackers.tracks import LabelVotes
+from .annotate import FrameAnnotator
 from .errors import OutputError, display_path
+from .rle import decode_mask
 from .safe_files import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
-from .rle import decode_mask, encode_mask
 from .sources import SourceInfo
 
 SCHEMA = "promptrack.tracks/1"
+RLE_KEY = "rle"  # Detections.data key of the masks' COCO RLEs, encoded once a frame
+
+
+def frame_rles(detections: sv.Detections) -> list[dict]:
+    """COCO RLE of each mask (``{"size", "counts"}``), encoded once in one pycocotools call and
+    cached in ``detections.data["rle"]`` for every later sink."""
+    if detections.mask is None or not len(detections):
+        return []
+    cached = detections.data.get(RLE_KEY)
+    if cached is not None and len(cached) == len(detections):
+        return list(cached)
+    from pycocotools import mask as mask_utils
+
+    coded = mask_utils.encode(np.asfortranarray(detections.mask.transpose(1, 2, 0).astype(np.uint8)))
+    rles = [{"size": [int(x) for x in r["size"]], "counts": r["counts"].decode("ascii")} for r in coded]
+    store = np.empty(len(rles), dtype=object)
+    store[:] = rles
+    detections.data[RLE_KEY] = store
+    return rles
 
 
 class Sink(Protocol):
@@ -76,22 +99,12 @@ class AnnotatedVideoSink:
         self.stream.options = {"crf": str(crf), "preset": "veryfast"}
         self.stream.codec_context.time_base = 1 / rate
         self._pts = 0
-        lookup = sv.ColorLookup.TRACK
-        self.mask_annotator = sv.MaskAnnotator(color_lookup=lookup, opacity=mask_opacity)
-        self.box_annotator = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
-        self.label_annotator = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
+        self.annotator = FrameAnnotator(mask_opacity)
         self._closed = False
 
     def annotate(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
-        """The frame (RGB) with detections drawn, in BGR as supervision's annotators expect."""
-        image = np.ascontiguousarray(frame[..., ::-1])
-        if len(detections):
-            ids = detections.tracker_id if detections.tracker_id is not None else range(len(detections))
-            labels = [f"#{i} {name}".strip() for i, name in zip(ids, _labels(detections))]
-            image = self.mask_annotator.annotate(image, detections)
-            image = self.box_annotator.annotate(image, detections)
-            image = self.label_annotator.annotate(image, detections, labels=labels)
-        return image
+        """The frame (RGB) with detections drawn, in BGR as the encoder takes it."""
+        return self.annotator.annotate(frame, detections)
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
         import av
@@ -135,50 +148,63 @@ class AnnotatedVideoSink:
         self.output.discard()
 
 
-class _TrackStats:
-    """Per-id summary built from the frames written: first/last frame and score-weighted label votes."""
+class TrackTable:
+    """Per-id summary of the frames written: first/last frame, label (score-weighted votes of
+    the per-frame labels, :class:`~promptrack.trackers.tracks.LabelVotes`) and mean score.
+
+    A sink of its own, so the table does not depend on which other outputs a run keeps.
+    """
 
     def __init__(self) -> None:
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
-        self.votes: dict[int, dict[str, float]] = {}
-        self.count: dict[int, int] = {}
+        self.ballots: dict[int, LabelVotes] = {}
         self.score_sum: dict[int, float] = {}
 
     def add(self, index: int, track_id: int, label: str, score: float) -> None:
         self.first.setdefault(track_id, index)
         self.last[track_id] = index
-        votes = self.votes.setdefault(track_id, {})
-        votes[label] = votes.get(label, 0.0) + max(score, 1e-6)
-        self.count[track_id] = self.count.get(track_id, 0) + 1
+        self.ballots.setdefault(track_id, LabelVotes()).add(label, max(score, 1e-6))
         self.score_sum[track_id] = self.score_sum.get(track_id, 0.0) + score
 
+    def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
+        ids = detections.tracker_id if detections.tracker_id is not None else []
+        for track_id, label, score in zip(ids, _labels(detections), _scores(detections)):
+            self.add(index, int(track_id), label, float(score))
+
+    def close(self) -> None:
+        pass
+
     def label(self, track_id: int) -> str:
-        return max(self.votes[track_id].items(), key=lambda kv: (kv[1], kv[0]))[0]
+        return self.ballots[track_id].label
 
     def table(self) -> list[dict[str, Any]]:
         return [
-            {"id": i, "label": self.label(i), "score": round(self.score_sum[i] / self.count[i], 4),
+            {"id": i, "label": self.label(i), "score": round(self.score_sum[i] / self.ballots[i].count, 4),
              "first_frame": self.first[i], "last_frame": self.last[i]}
             for i in sorted(self.first)
         ]
 
 
 def frame_record(index: int, fps: float, detections: sv.Detections) -> dict[str, Any]:
-    """One frame of the JSON schema: objects with id, label, score, box and RLE mask."""
+    """One frame of the JSON schema: objects with id, label, score, box and RLE mask.
+
+    ``time`` is ``metadata["time"]`` (the source's presentation time) when the loop set it, else
+    ``index / fps``."""
     objects = []
     ids = detections.tracker_id if detections.tracker_id is not None else np.zeros(len(detections), int)
+    rles = frame_rles(detections)
     for k, (track_id, label, score) in enumerate(zip(ids, _labels(detections), _scores(detections))):
         obj = {"id": int(track_id), "label": label, "score": round(float(score), 4),
                "box": [round(float(v), 2) for v in detections.xyxy[k]]}
-        if detections.mask is not None:
-            obj["mask"] = encode_mask(detections.mask[k])
+        if rles:
+            obj["mask"] = rles[k]
         objects.append(obj)
-    keyframe = bool((detections.metadata or {}).get("keyframe", False))
-    seconds = (detections.metadata or {}).get("time")  # the frame's presentation time, from the source
-    if seconds is None:
-        seconds = index / fps if fps else 0.0
-    return {"frame": int(index), "time": round(float(seconds), 4), "keyframe": keyframe,
+    metadata = detections.metadata or {}
+    time = metadata.get("time")
+    if time is None:
+        time = index / fps if fps else 0.0
+    return {"frame": int(index), "time": round(float(time), 4), "keyframe": bool(metadata.get("keyframe", False)),
             "objects": objects}
 
 
@@ -198,7 +224,7 @@ class JsonSink:
                                   "frames": 0},
                        "prompt": list(prompt), "models": models, "config": config}
         self.fps = info.fps
-        self.stats = _TrackStats()
+        self.stats = TrackTable()
         self.frames_written = 0
         remove_stale_side_files(self.path.parent, self.path.name)
         # Frames stream to a unique side file; the final JSON is written beside it in close().
@@ -285,17 +311,16 @@ class ResultSink:
 
     def __init__(self) -> None:
         self.indices: list[int] = []
-        self.stats = _TrackStats()
+        self.stats = TrackTable()
         self._records: list[tuple[sv.Detections, list[dict]]] = []
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
-        ids = detections.tracker_id if detections.tracker_id is not None else []
-        for track_id, label, score in zip(ids, _labels(detections), _scores(detections)):
-            self.stats.add(index, int(track_id), label, float(score))
-        rles = [encode_mask(m) for m in detections.mask] if detections.mask is not None else []
+        self.stats.write(index, frame, detections)
+        rles = frame_rles(detections)
+        data = {k: v for k, v in detections.data.items() if k != RLE_KEY}
         light = sv.Detections(xyxy=detections.xyxy.copy(), confidence=detections.confidence,
                               class_id=detections.class_id, tracker_id=detections.tracker_id,
-                              data=dict(detections.data), metadata=dict(detections.metadata or {}))
+                              data=data, metadata=dict(detections.metadata or {}))
         self.indices.append(index)
         self._records.append((light, rles))
 

@@ -118,6 +118,8 @@ class BaseSource:
                         "frames read", display_path(self.info.uri), last, self.info.frames)
 
     def frame_time(self, index: int) -> float:
+        """Presentation time of frame `index` in seconds: its timestamp in the file (variable frame
+        rates included) once the frame was read, else index / fps."""
         seconds = self._times.get(index)
         if seconds is None:
             return index / self.info.fps if self.info.fps else 0.0

@@ -28,7 +28,7 @@ from promptrack.pipeline.config import LiveConfig, load_config
 from promptrack.pipeline.errors import ConfigError, InputError
 from promptrack.pipeline.live.capture import NewestFrame, av_input, is_live_uri, live_name
 from promptrack.pipeline.live.stats import LiveStats, StatsReporter
-from promptrack.pipeline.live_sinks import JsonLinesSink, SegmentedVideoSink
+from promptrack.pipeline.live.sinks import JsonLinesSink, SegmentedVideoSink
 
 FAST = ["device=cpu", "detect_every=5", "live.stall_timeout=2", "live.reconnect_initial=0.2",
         "live.reconnect_max=1", "live.stats_every=0", "live.view_port=0"]

@@ -73,7 +73,7 @@ def test_video_sink_writes_h264_with_source_rate_and_count(tmp_path):
 def test_annotation_colour_is_fixed_per_id(tmp_path):
     sink = AnnotatedVideoSink(tmp_path / "c.mp4", fps=10, width=64, height=48)
     # colours come from the track id (not the class or the row), so an id keeps its colour
-    for annotator in (sink.mask_annotator, sink.box_annotator, sink.label_annotator):
+    for annotator in (sink.annotator.box_annotator, sink.annotator.label_annotator):
         assert annotator.color_lookup == sv.ColorLookup.TRACK
     def two(other_id):
         masks = np.zeros((2, 200, 200), bool)
@@ -103,3 +103,47 @@ def test_result_sink_decodes_masks_back():
     back = sink[0]
     assert sink.indices == [5] and (back.mask == d.mask).all() and list(back.tracker_id) == [1, 2]
     assert sink.stats.table()[1]["label"] == "truck"
+
+
+def test_fast_annotator_draws_what_supervision_draws():
+    """One pass over the boxes, same picture as supervision's Mask/Box/Label annotators (colour by id,
+    opacity, smaller masks on top of larger ones)."""
+    from promptrack.pipeline.annotate import FrameAnnotator
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    masks = np.zeros((4, 120, 160), bool)
+    masks[0, 10:100, 10:150] = True  # a large one ...
+    masks[1, 30:60, 40:90] = True  # ... with a smaller one on top
+    masks[2, 50:110, 80:120] = rng.random((60, 40)) > 0.5  # ragged
+    masks[3, 0:5, 0:5] = True
+    d = sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, tracker_id=np.array([4, 9, 1, 30]),
+                      data={"class_name": np.array(["a", "b", "c", "d"], dtype=object)})
+    lookup = sv.ColorLookup.TRACK
+    labels = [f"#{i} {n}" for i, n in zip(d.tracker_id, d.data["class_name"])]
+    ref = np.ascontiguousarray(frame[..., ::-1])
+    ref = sv.MaskAnnotator(color_lookup=lookup, opacity=0.45).annotate(ref, d)
+    ref = sv.BoxAnnotator(color_lookup=lookup, thickness=2).annotate(ref, d)
+    ref = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4).annotate(ref, d, labels=labels)
+    ours = FrameAnnotator(0.45).annotate(frame, d)
+    assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+    assert (FrameAnnotator(0.45).annotate(frame, d[:0]) == frame[..., ::-1]).all()  # nothing to draw
+
+
+def test_masks_are_rle_encoded_once_and_shared(tmp_path):
+    from promptrack.pipeline.sinks import RLE_KEY, frame_rles
+
+    d = dets([1, 2], ["car", "truck"], [0.9, 0.8])
+    d.metadata["time"] = 1.25
+    rles = frame_rles(d)
+    assert [decode_mask(r).tolist() for r in rles] == [m.tolist() for m in d.mask]
+    marker = encode_mask(np.ones((48, 64), bool))
+    d.data[RLE_KEY][0] = marker  # later sinks read the cached encoding, never encode again
+    info = SourceInfo("clip.mp4", 25.0, 64, 48, 1)
+    json_sink, results = JsonSink(tmp_path / "c.tracks.json", info, ["car"], {}, {}), ResultSink()
+    for sink in (json_sink, results):
+        sink.write(0, None, d)
+        sink.close()
+    frame = json.loads((tmp_path / "c.tracks.json").read_text())["frames"][0]
+    assert frame["objects"][0]["mask"] == marker and frame["time"] == 1.25
+    assert results[0].mask[0].all() and results[0].mask[1].tolist() == d.mask[1].tolist()

@@ -102,6 +102,7 @@ class Birth:
     box: np.ndarray
     label: str
     score: float
+    detection: int = field(default=-1, repr=False)  # index of the detection it starts from
 
 
 @dataclass
@@ -240,6 +241,16 @@ class Associator:
 
     def lost_tracks(self) -> list[Track]:
         return [t for t in self.tracks.values() if t.state is TrackState.LOST]
+
+    def label_frame(self, ids: Sequence[int]) -> tuple[list[str], np.ndarray]:
+        """The label (vote winner) and score of each track id, in order: what a finished frame shows."""
+        tracks = [self.tracks[int(i)] for i in ids]
+        return [t.label for t in tracks], np.array([t.score for t in tracks], dtype=np.float32)
+
+    @property
+    def lost_on_last_frame(self) -> int:
+        """How many tracks lost their mask on the last observed frame (a cue for an extra keyframe)."""
+        return len(self.newly_lost)
 
     # -- every frame -----------------------------------------------------------------------
     def observe(
@@ -451,7 +462,7 @@ class Associator:
             track.vote(labels[c], scores[c])
             track.state = self._shown_state(track)
             self.tracks[track.track_id] = track
-            plan.births.append(Birth(track.track_id, boxes[c].copy(), labels[c], float(scores[c])))
+            plan.births.append(Birth(track.track_id, boxes[c].copy(), labels[c], float(scores[c]), int(c)))
         return plan
 
     def _at_border(self, box: np.ndarray, margin: float = 2.0) -> bool:

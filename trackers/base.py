@@ -37,7 +37,10 @@ AREA_KEY = "area"  # Detections.data key of the mask pixel counts, computed once
 @runtime_checkable
 class MaskTracker(Protocol):
     def step(self, index: int, frame: np.ndarray) -> sv.Detections:
-        """Take the next frame (RGB, HxWx3 uint8) and return every held object's mask on it."""
+        """Take the next frame (RGB, HxWx3 uint8) and return every held object's mask on it.
+
+        The returned Detections (and ``current()``'s) belong to the caller: the pipeline's writer
+        thread reads them frames later, so a tracker must not reuse or mutate their arrays."""
 
     def add(self, ids: Sequence[int], boxes: np.ndarray, masks: Sequence[np.ndarray | None] | None = None) -> None:
         """Start objects on the current frame from boxes (N,4 xyxy, source pixels).

@@ -28,13 +28,18 @@ class DetectionCadence:
         self._last: int | None = None
         self._masks: int | None = None
 
+    def scheduled(self, frame: int) -> bool:
+        """Is `frame` on the regular grid? Known before the frame is tracked, so the detector can
+        start on it while the tracker steps."""
+        return frame % max(self.every, 1) == 0
+
     def __call__(self, frame: int, masks: int, lost: int = 0) -> bool:
         """Is `frame` a keyframe? `masks`: non-empty masks now; `lost`: tracks lost on this frame.
 
         `frame` counts from the first processed frame. Call once per frame, in order.
         """
         previous, self._masks = self._masks, masks
-        due = frame % max(self.every, 1) == 0
+        due = self.scheduled(frame)
         if not due and (self._last is None or frame - self._last >= self.min_gap):
             jumped = previous is not None and self.count_jump > 0 and abs(masks - previous) >= self.count_jump
             due = (self.on_lost and lost > 0) or jumped

@@ -18,6 +18,45 @@ from enum import Enum
 import numpy as np
 
 
+class LabelVotes:
+    """Score-weighted label votes: the label with the largest summed score wins (ties: by name).
+
+    The one vote count of the project: a :class:`Track` votes with it on each detection, and the
+    output's track table (``pipeline/sinks.py``) with it on each written frame. It works on the
+    dicts it is given (no copy), so a track keeps its votes in its own fields.
+
+    Example:
+        >>> ballot = LabelVotes(); ballot.add("car", 0.9); ballot.add("truck", 0.3); ballot.add("car", 0.5)
+        >>> ballot.label, round(ballot.score, 2), ballot.count
+        ('car', 0.7, 3)
+    """
+
+    def __init__(self, votes: dict[str, float] | None = None, hits: dict[str, int] | None = None) -> None:
+        self.votes = votes if votes is not None else {}  # label -> summed score
+        self.hits = hits if hits is not None else {}  # label -> number of votes
+
+    def add(self, label: str, score: float) -> None:
+        self.votes[label] = self.votes.get(label, 0.0) + float(score)
+        self.hits[label] = self.hits.get(label, 0) + 1
+
+    @property
+    def count(self) -> int:
+        return sum(self.hits.values())
+
+    @property
+    def label(self) -> str:
+        """The winning label ("" before any vote): a one-frame flip does not change it."""
+        if not self.votes:
+            return ""
+        return max(self.votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+    @property
+    def score(self) -> float:
+        """Mean score of the votes for the winning label."""
+        label = self.label
+        return self.votes[label] / self.hits[label] if label else 0.0
+
+
 class TrackState(str, Enum):
     TENTATIVE = "tentative"  # born from one detection; confirmed by the next one, else dropped
     ACTIVE = "active"  # SAM 2 holds a non-empty mask for it
@@ -48,28 +87,29 @@ class Track:
     held: bool = True  # False once removed from the mask tracker (merged away): revival re-adds it
     merged_into: int | None = None  # the older id this duplicate was merged into
 
+    @property
+    def ballot(self) -> LabelVotes:
+        """The track's label votes (over its own ``votes`` / ``hits``)."""
+        return LabelVotes(self.votes, self.hits)
+
     def vote(self, label: str, score: float) -> None:
         """Count a detection of this track as `label` with confidence `score`."""
-        self.votes[label] = self.votes.get(label, 0.0) + float(score)
-        self.hits[label] = self.hits.get(label, 0) + 1
+        self.ballot.add(label, score)
 
     @property
     def detections(self) -> int:
         """How many detections matched (or started) this track."""
-        return sum(self.hits.values())
+        return self.ballot.count
 
     @property
     def label(self) -> str:
         """The label with the largest summed score: a one-frame flip does not change it."""
-        if not self.votes:
-            return ""
-        return max(self.votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        return self.ballot.label
 
     @property
     def score(self) -> float:
         """Mean detector score of the detections that voted for the current label."""
-        label = self.label
-        return self.votes[label] / self.hits[label] if label else 0.0
+        return self.ballot.score
 
     @property
     def is_live(self) -> bool:

@@ -88,6 +88,9 @@ class SimSource:
     def __len__(self) -> int:
         return self.scene.frames
 
+    def frame_time(self, index: int) -> float:
+        return index / 25.0
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
         for t in range(self.scene.frames):
             yield t, t

@@ -2,7 +2,8 @@
 
 - ``run_promptrack``: the frame loop of ``pipeline/loop.py`` in miniature: every frame the mask
   tracker steps and the associator observes; on keyframes (``DetectionCadence``) the detector
-  runs, the associator plans, and the plan is carried out on the mask tracker.
+  runs, the associator plans, and ``trackers.plan.apply_plan`` (the loop's own function) carries
+  the plan out on the mask tracker.
 - ``run_gsam2_rule``: Grounded-SAM-2's continuous-id demo rule: a keyframe every 20 frames; each
   detection is segmented (box prompt) and takes the id of the *first* tracked mask it overlaps
   at mask IoU > 0.8, else a brand-new id; then the video state is reset and only this keyframe's
@@ -26,6 +27,7 @@ import numpy as np
 
 from promptrack.trackers.association import AssociationParams, Associator
 from promptrack.trackers.cadence import DetectionCadence
+from promptrack.trackers.plan import apply_plan
 
 from .metrics import evaluate
 from .scenarios import Case
@@ -62,17 +64,11 @@ def run_promptrack(case: Case, seed: int = 0, params: AssociationParams | None =
             tracker.remove(ended)
             masks = tracker.current()
         shown = sum(1 for m in masks.values() if np.count_nonzero(m) >= MIN_AREA)
-        if cadence(t, shown, len(assoc.newly_lost)):
+        if cadence(t, shown, assoc.lost_on_last_frame):
             boxes, scores, labels = detector.detect(t)
             det_emb = tracker.box_embeddings(boxes) if appearance and len(boxes) else None
             plan = assoc.update(t, masks, boxes, scores, labels, track_emb, det_emb)
-            if plan.removals:
-                tracker.remove(plan.removals)
-            adds = plan.additions
-            if adds:
-                tracker.add(list(adds), np.stack(list(adds.values())))
-            if plan.reprompts:
-                tracker.reprompt(list(plan.reprompts), np.stack(list(plan.reprompts.values())))
+            apply_plan(tracker, plan)  # the loop's own function (trackers/plan.py)
             masks = tracker.current()
             out.revivals += len(plan.revivals)
         out.frames.append(_shown(masks))

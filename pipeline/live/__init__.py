@@ -3,6 +3,8 @@
     capture.py   PyAV reader thread: newest frame wins, reconnect with backoff
     source.py    the capture as a FrameSource for the frame loop, with per-frame timestamps
     server.py    the MJPEG live view (stdlib http.server)
+    sinks.py     live sinks: JSON Lines, video segments, the MJPEG view (drawn by pipeline/annotate.py)
+    logs.py      status lines as ``promptrack.live`` log records with levels
     stats.py     input/processed fps, drops, latency p50/p95
     session.py   LiveSession: the loop over a live source, from Python
     command.py   the CLI's live branch

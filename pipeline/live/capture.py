@@ -17,11 +17,10 @@ Example:
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from ..config import LiveConfig
 from ..errors import InputError, mask_password
 from ..sources import SourceInfo
+from .logs import logger
 
 DEFAULT_FPS = 25.0  # written to outputs when a stream announces no rate
 _CAMERA = re.compile(r"^camera:(\d+|/dev/\S+)$")
@@ -123,11 +123,10 @@ class LiveCapture:
     (``reconnect_initial`` doubling up to ``reconnect_max`` seconds) until :meth:`stop`.
     """
 
-    def __init__(self, uri: str, live: LiveConfig, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, uri: str, live: LiveConfig) -> None:
         self.uri = uri
         self.shown = mask_password(uri)  # what messages and files show: the password masked
         self.live = live
-        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.info: SourceInfo | None = None
         self.received = 0  # frames decoded, all connections
         self.reconnects = 0  # successful reopenings after a drop
@@ -202,18 +201,18 @@ class LiveCapture:
                 _close(container)
             if self._stop.is_set():
                 break
-            self.log(f"live: {self.shown} dropped ({reason}); reconnecting")
+            logger.warning(f"live: {self.shown} dropped ({reason}); reconnecting", extra={"uri": self.uri})
             container = None
             while container is None and not self._stop.wait(delay):
                 try:
                     container, first = self._open()
                 except Exception as exc:  # noqa: BLE001
-                    self.log(f"live: reconnect to {self.shown} failed ({_reason(exc)}); next try in "
-                             f"{min(delay * 2, self.live.reconnect_max):g} s")
+                    logger.warning(f"live: reconnect to {self.shown} failed ({_reason(exc)}); next try in "
+                                   f"{min(delay * 2, self.live.reconnect_max):g} s", extra={"uri": self.uri})
                     delay = min(delay * 2, self.live.reconnect_max)
                     continue
                 self.reconnects += 1
-                self.log(f"live: {self.shown} reconnected")
+                logger.warning(f"live: {self.shown} reconnected", extra={"uri": self.uri})
                 self._deliver(first)
             if container is None:
                 break

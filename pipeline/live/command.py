@@ -6,6 +6,7 @@ Exit codes as for files: 0 when ``--max-frames`` frames are done, 130 after Ctrl
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import replace
 
@@ -18,8 +19,8 @@ def run_live(url: str, prompt: str, output: str, config: Config, quiet: bool = F
 
     if quiet:  # no stats line (the live progress bar); warnings about the stream still show
         config = replace(config, live=replace(config.live, stats_every=0))
-    log = _warnings_only if quiet else _stderr
-    session = LiveSession(url, prompt, output_dir=output, config=config, log=log)
+    level = logging.WARNING if quiet else logging.INFO  # quiet: drops, reconnects and errors still show
+    session = LiveSession(url, prompt, output_dir=output, config=config, log=_stderr, log_level=level)
     frames = session.run()
     outputs = ", ".join(str(p) for kind, p in session.outputs.items() if kind != "session")
     if config.max_frames is None or frames < config.max_frames:
@@ -32,8 +33,3 @@ def run_live(url: str, prompt: str, output: str, config: Config, quiet: bool = F
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def _warnings_only(line: str) -> None:
-    if any(word in line for word in ("dropped (", "reconnect", "failed")):
-        _stderr(line)

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sys
@@ -34,13 +35,14 @@ import supervision as sv
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError, mask_password
-from ..safe_files import SafeFile
-from ..live_sinks import JsonLinesSink, MjpegViewSink, SegmentedVideoSink
 from ..loop import DetectorLike, TrackingPipeline
+from ..outputs import LiveOutputs, Outputs, open_sinks
+from ..safe_files import SafeFile
 from ..signals import stop_on_signals
 from ..prompts import parse_prompt
-from ..sinks import SCHEMA, MotSink
+from ..sinks import SCHEMA
 from .capture import LiveCapture, is_live_uri, live_name
+from .logs import forward, logger
 from .server import MjpegServer
 from .source import FrameStamp, LiveSource
 from .stats import LiveStats, StatsReporter
@@ -61,21 +63,6 @@ class LiveResult:
     @property
     def keyframe(self) -> bool:
         return bool(self.detections.metadata.get("keyframe", False))
-
-
-class _ForceKeyframe:
-    """The pipeline's detection cadence, plus one keyframe on demand (a new prompt looks at once)."""
-
-    def __init__(self, cadence: Callable[..., bool]) -> None:
-        self.cadence = cadence
-        self.pending = False
-
-    def __call__(self, frame: int, masks: int, lost: int = 0) -> bool:
-        due = self.cadence(frame, masks=masks, lost=lost)
-        if self.pending:
-            self.pending = False
-            return True
-        return due
 
 
 class _Tail:
@@ -116,7 +103,8 @@ class LiveSession:
         config: a :class:`Config`, a preset name or a YAML path (default: the ``live`` preset).
         overrides: dotted ``key=value`` strings, e.g. ``["live.view_port=8765"]``.
         detector, tracker: as for :class:`TrackingPipeline` (built from the config when None).
-        log: where status lines go (default: stderr).
+        log: where status lines go (default: stderr); they are ``promptrack.live`` log records.
+        log_level: the least level shown (``logging.WARNING``: drops, reconnects and errors only).
         options: config values by dotted name with ``__``, e.g. ``live__segment_seconds=30``.
 
     Iterate for :class:`LiveResult` objects (the loop runs in a thread; breaking out stops it), or
@@ -126,12 +114,13 @@ class LiveSession:
     def __init__(self, url: str, prompt: str | Sequence[str], output_dir: str | os.PathLike | None = None,
                  config: Config | str | None = None, overrides: Sequence[str] = (),
                  detector: DetectorLike | None = None, tracker: Any = None,
-                 log: Callable[[str], None] | None = None, **options: Any) -> None:
+                 log: Callable[[str], None] | None = None, log_level: int = logging.INFO,
+                 **options: Any) -> None:
         self.url = str(url)
         if not is_live_uri(self.url):
             raise InputError(f"{mask_password(self.url)} is not a live source (rtsp://..., camera:0, ...): "
                              f"track files with track_video()")
-        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced in place by set_prompt
+        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced by set_prompt
         if not isinstance(config, Config):
             config = load_config(config or "live", overrides, **options)
         elif overrides or options:
@@ -141,7 +130,8 @@ class LiveSession:
         # Live: nothing is held back for look-back re-tracking (it would add latency and memory).
         self.config = replace(config, tracker=replace(config.tracker, lookback=0))
         self.name = live_name(self.url)
-        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._log_handler = forward(log or (lambda line: print(line, file=sys.stderr, flush=True)), log_level,
+                                    uri=self.url)
         self.output_dir = prepare_output_dir(output_dir) if output_dir is not None else None
         self.outputs: dict[str, Path] = {}
         self.stats = LiveStats(self.config.live.latency_window)
@@ -152,7 +142,11 @@ class LiveSession:
         # The stream and the view port are checked before the models load: a typo fails at once.
         # (Frames that arrive while the models load are simply dropped: the newest one wins.)
         live = self.config.live
-        self.capture = LiveCapture(self.url, live, self.log).start()
+        try:
+            self.capture = LiveCapture(self.url, live).start()
+        except BaseException:
+            logger.removeHandler(self._log_handler)
+            raise
         try:
             if live.view_port:
                 title = f"promptrack live: {mask_password(self.url)}"
@@ -162,15 +156,13 @@ class LiveSession:
         except BaseException:
             self._release()
             raise
-        self._force = _ForceKeyframe(self.pipeline.cadence)
-        self.pipeline.cadence = self._force
 
     # -- control -------------------------------------------------------------------------
     def set_prompt(self, prompt: str | Sequence[str]) -> None:
         """Look for new phrases from the next frame on; existing tracks keep their ids and labels."""
-        phrases = parse_prompt(prompt)
-        self.phrases[:] = phrases  # one atomic swap: the loop reads this list on each keyframe
-        self._force.pending = True
+        self.phrases = list(parse_prompt(prompt))
+        self.pipeline.set_phrases(self.phrases)  # thread-safe: read by the loop on the next keyframe
+        self.pipeline.request_keyframe()  # ... which is the next frame
         self._write_session_file()
 
     def stop(self) -> None:
@@ -183,6 +175,7 @@ class LiveSession:
         if self.view is not None:
             self.view.close()
         self.capture.stop()
+        logger.removeHandler(self._log_handler)
 
     @property
     def stopped(self) -> bool:
@@ -255,51 +248,41 @@ class LiveSession:
             raise RuntimeError("a LiveSession runs once: create a new one")
         self._started = True
         live = self.config.live
-        sinks: list = []
+        outputs = None
         reporter = None
         try:
             source = LiveSource(self.capture, self._stop, max_frames=self.config.max_frames)
-            sinks = self._open_sinks(source)
-            sinks.append(_Tail(self.stats, source.stamps, results, self._stop))
+            outputs = self._open_sinks(source)
+            sinks = outputs.sinks + [_Tail(self.stats, source.stamps, results, self._stop)]
             info = source.info
-            self.log(f"live: {info.uri} {info.width}x{info.height} at {info.fps:g} fps"
-                     + (f"; view at {self.view.url}" if self.view else "")
-                     + (f"; writing {self.output_dir}" if self.output_dir else ""))
+            logger.info(f"live: {info.uri} {info.width}x{info.height} at {info.fps:g} fps"
+                        + (f"; view at {self.view.url}" if self.view else "")
+                        + (f"; writing {self.output_dir}" if self.output_dir else ""), extra={"uri": self.url})
             capture = self.capture
             reporter = StatsReporter(self.stats, lambda: (capture.received, capture.dropped, capture.reconnects,
-                                                          capture.connected), live.stats_every, self.log).start()
-            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop)
+                                                          capture.connected), live.stats_every, self.url).start()
+            # prefetch=0: the capture thread already reads ahead, newest frame first; more would add latency.
+            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop,
+                                               prefetch=0)
             return self.processed
         finally:
             if reporter is not None:
                 reporter.stop()
-            for sink in sinks:
+            if outputs is not None:
                 try:
-                    sink.close()
-                except Exception as exc:  # noqa: BLE001 - close the others whatever happens
-                    self.log(f"live: closing {type(sink).__name__} failed: {exc}")
+                    outputs.close()
+                except Exception as exc:  # noqa: BLE001 - every sink was closed; say which failed
+                    logger.warning(f"live: closing the outputs failed: {exc}", extra={"uri": self.url})
             self._release()
 
-    def _open_sinks(self, source: LiveSource) -> list:
-        live, out, info = self.config.live, self.output_dir, source.info
-        sinks: list = []
-        if self.view is not None:
-            sinks.append(MjpegViewSink(self.view, live.view_fps, live.view_quality, self.config.output.mask_opacity))
-        if out is None:
-            return sinks
-        self._write_session_file(info)
-        if self.config.output.json:
-            self.outputs["jsonl"] = out / f"{self.name}.tracks.jsonl"
-            sinks.append(JsonLinesSink(self.outputs["jsonl"], info.fps, source.stamps.get))
-        if self.config.output.video:
-            self.outputs["video"] = out / f"{self.name}.NNN.mp4"
-            sinks.append(SegmentedVideoSink(out, self.name, info.fps, info.width, info.height, live.segment_seconds,
-                                            clock=lambda index: source.stamps[index].mono, crf=self.config.output.crf,
-                                            mask_opacity=self.config.output.mask_opacity, keep=live.keep_segments))
-        if self.config.output.mot:
-            self.outputs["mot"] = out / f"{self.name}.mot.txt"
-            sinks.append(MotSink(self.outputs["mot"]))
-        return sinks
+    def _open_sinks(self, source: LiveSource) -> Outputs:
+        if self.output_dir is not None:
+            self._write_session_file(source.info)
+        clock = LiveOutputs(stamps=source.stamps.get, clock=lambda index: source.stamps[index].mono, view=self.view)
+        outputs = open_sinks(self.config, self.output_dir, source.info, self.phrases,
+                             _model_names(self.config, self._custom_detector), name=self.name, live=clock)
+        self.outputs.update(outputs.paths)
+        return outputs
 
     def _write_session_file(self, info=None) -> None:
         """``<name>.session.json``: what the JSONL lines do not repeat (source, prompt, models, config)."""

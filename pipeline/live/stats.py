@@ -12,13 +12,14 @@ Example:
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
 from typing import Callable
 
 import numpy as np
+
+from .logs import logger
 
 
 class LiveStats:
@@ -52,11 +53,11 @@ class StatsReporter:
     """
 
     def __init__(self, stats: LiveStats, counters: Callable[[], tuple[int, int, int, bool]], every: float,
-                 log: Callable[[str], None] | None = None) -> None:
+                 uri: str | None = None) -> None:
         self.stats = stats
         self.counters = counters
         self.every = every
-        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.uri = uri  # the stream the lines are about (log records carry it)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="promptrack-stats", daemon=True)
         self._last = (time.monotonic(), 0, 0, 0)
@@ -88,4 +89,4 @@ class StatsReporter:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            self.log(self.line())
+            logger.info(self.line(), extra={"uri": self.uri})

@@ -24,8 +24,9 @@ from typing import Any, Callable
 import numpy as np
 import supervision as sv
 
-from .errors import OutputError
-from .sinks import AnnotatedVideoSink, frame_record
+from ..annotate import FrameAnnotator
+from ..errors import OutputError
+from ..sinks import AnnotatedVideoSink, frame_record
 
 StampLookup = Callable[[int], Any]  # index -> FrameStamp | None (see live/source.py)
 
@@ -120,18 +121,6 @@ class SegmentedVideoSink:
                 self.on_segment(segment.path)
 
 
-class _Drawer:
-    """The drawing of AnnotatedVideoSink (same annotators, same colour per id), without an encoder."""
-
-    annotate = AnnotatedVideoSink.annotate
-
-    def __init__(self, mask_opacity: float) -> None:
-        lookup = sv.ColorLookup.TRACK
-        self.mask_annotator = sv.MaskAnnotator(color_lookup=lookup, opacity=mask_opacity)
-        self.box_annotator = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
-        self.label_annotator = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
-
-
 class MjpegViewSink:
     """Annotated frames to an :class:`~promptrack.pipeline.live.server.MjpegServer` as JPEGs.
 
@@ -142,7 +131,7 @@ class MjpegViewSink:
         self.server = server
         self.min_gap = 1.0 / max_fps
         self.quality = quality
-        self.drawer = _Drawer(mask_opacity)
+        self.annotator = FrameAnnotator(mask_opacity)  # the video file's drawing
         self._last = float("-inf")
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
@@ -154,7 +143,7 @@ class MjpegViewSink:
         if not self.server.wanted or now - self._last < self.min_gap:
             return
         self._last = now
-        image = self.drawer.annotate(frame, detections)  # BGR, as cv2 wants it
+        image = self.annotator.annotate(frame, detections)  # BGR, as cv2 wants it
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if ok:
             self.server.publish(jpeg.tobytes())

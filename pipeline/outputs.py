@@ -1,0 +1,102 @@
+"""``open_sinks``: the one place that decides which sinks a run writes, for files and live streams.
+
+A file run writes ``<stem>.tracks.json``, ``<stem>.annotated.mp4`` and ``<stem>.mot.txt``; a
+live run writes ``<name>.tracks.jsonl``, ``<name>.NNN.mp4`` segments and ``<name>.mot.txt``,
+plus the MJPEG view when one is served. Both always keep the track table
+(:class:`~promptrack.pipeline.sinks.TrackTable`), whatever else is written, so
+``result.tracks`` never depends on where frames are kept.
+
+Example:
+    >>> outputs = open_sinks(config, Path("out"), info, ["car"], models={})   # doctest: +SKIP
+    >>> pipeline.run(source, ["car"], outputs.sinks)                           # doctest: +SKIP
+    >>> outputs.close(); outputs.paths["json"], outputs.table.table()          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import Config, config_to_dict
+from .safe_files import close_all, discard_all
+from .sinks import AnnotatedVideoSink, JsonSink, MotSink, TrackTable
+from .sources import SourceInfo
+
+
+@dataclass
+class LiveOutputs:
+    """What live sinks need from the live source: per-frame stamps and a capture clock."""
+
+    stamps: Callable[[int], Any]  # index -> FrameStamp | None
+    clock: Callable[[int], float]  # index -> seconds (monotonic at capture), for segment cuts
+    view: Any = None  # an MjpegServer to publish annotated JPEGs to, or None
+
+
+@dataclass
+class Outputs:
+    """The sinks of one run (in writing order), their paths, and the track table among them."""
+
+    sinks: list = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+    table: TrackTable = field(default_factory=TrackTable)
+
+    def close(self) -> None:
+        """Close every sink, even when one fails (signals held back meanwhile); then raise the first failure."""
+        close_all(self.sinks)
+
+    def discard(self) -> None:
+        """Drop this run's unfinished files (a write failed); earlier outputs of the same names stay."""
+        discard_all(self.sinks)
+
+
+def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequence[str], models: dict,
+               name: str | None = None, extra: Sequence = (), live: LiveOutputs | None = None) -> Outputs:
+    """Open the sinks `config.output` asks for in folder `out` (None: no files), named `name`.
+
+    `extra` sinks (e.g. a :class:`~promptrack.pipeline.sinks.ResultSink`) come first. With `live`,
+    the live layout is written (JSON Lines, video segments, MJPEG view). If a sink cannot be
+    opened, those already open are closed and the error is raised.
+    """
+    outputs = Outputs()
+    outputs.sinks.append(outputs.table)
+    outputs.sinks.extend(extra)
+    name = name or info.stem
+    o = config.output
+    try:
+        if live is not None and live.view is not None:
+            from .live.sinks import MjpegViewSink
+
+            outputs.sinks.append(MjpegViewSink(live.view, config.live.view_fps, config.live.view_quality,
+                                               o.mask_opacity))
+        if out is None:
+            return outputs
+        if live is None:
+            if o.json:
+                outputs.paths["json"] = out / f"{name}.tracks.json"
+                outputs.sinks.append(JsonSink(outputs.paths["json"], info, phrases, models, config_to_dict(config)))
+            if o.video:
+                outputs.paths["video"] = out / f"{name}.annotated.mp4"
+                outputs.sinks.append(AnnotatedVideoSink(outputs.paths["video"], info.fps, info.width, info.height,
+                                                        o.crf, o.mask_opacity))
+        else:
+            from .live.sinks import JsonLinesSink, SegmentedVideoSink
+
+            if o.json:
+                outputs.paths["jsonl"] = out / f"{name}.tracks.jsonl"
+                outputs.sinks.append(JsonLinesSink(outputs.paths["jsonl"], info.fps, live.stamps))
+            if o.video:
+                outputs.paths["video"] = out / f"{name}.NNN.mp4"
+                outputs.sinks.append(SegmentedVideoSink(out, name, info.fps, info.width, info.height,
+                                                        config.live.segment_seconds, clock=live.clock, crf=o.crf,
+                                                        mask_opacity=o.mask_opacity, keep=config.live.keep_segments))
+        if o.mot:
+            outputs.paths["mot"] = out / f"{name}.mot.txt"
+            outputs.sinks.append(MotSink(outputs.paths["mot"]))
+    except BaseException:
+        try:
+            outputs.close()
+        except Exception:  # noqa: BLE001 - the opening error is the one to report
+            pass
+        raise
+    return outputs
