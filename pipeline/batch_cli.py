@@ -15,10 +15,10 @@ import os
 import sys
 from typing import Sequence
 
-from .cli import _detector_values, build_parser
+from .cli import build_parser, config_values  # noqa: F401  (config_values: one mapping for both commands)
 
 # track-video's options that are not config values: batch reads them itself.
-RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config", "overrides"}
+RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config", "overrides", "export"}
 
 
 def build_batch_parser() -> argparse.ArgumentParser:
@@ -53,16 +53,6 @@ def build_batch_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_values(args: argparse.Namespace) -> dict:
-    """The config values of track-video's named options (as ``load_config`` keywords)."""
-    return dict(
-        device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
-        max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
-        detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
-        output__video=False if args.no_video else None, **_detector_values(args.detector),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``track-video batch`` with `argv` (the arguments after ``batch``); returns the exit code."""
     parser = build_batch_parser()
@@ -82,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import PromptrackError
 
     try:
+        if args.export:
+            from .export import exporter_for
+
+            for name in args.export:  # a bad format fails before any video runs
+                exporter_for(name)
         config = load_config(args.config or "default", args.overrides, **config_values(args))
         summary = track_videos(inputs, args.prompt, args.output, workers=args.workers, config=config,
                                gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
@@ -96,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         print(format_table(summary))
         print(f"summary: {os.path.join(summary.output_dir, 'batch_summary.json')}")
+    try:
+        export_datasets(summary, args.export or [], quiet=args.quiet)
+    except PromptrackError as exc:
+        print(f"track-video batch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     for video in summary.failed:
         print(f"track-video batch: failed: {video.source}: {video.error}", file=sys.stderr)
     if summary.interrupted:
@@ -103,6 +103,29 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     return 0 if summary.ok else 1
+
+
+def export_datasets(summary, formats: Sequence[str], quiet: bool = False) -> None:
+    """``--export FORMAT`` for every finished video (done now or complete from an earlier run).
+
+    A dataset already there is kept, so a re-run only exports what is missing (resumable, as the
+    tracking is); exports are written atomically by :func:`~.export.export_tracks`."""
+    if not formats:
+        return
+    from pathlib import Path
+
+    from .export import default_output_dir, exporter_for, export_tracks
+
+    for video in summary.videos:
+        if video.status not in ("done", "skipped"):
+            continue
+        tracks = Path(summary.output_dir) / f"{video.stem}.tracks.json"
+        for name in formats:
+            folder = default_output_dir(tracks, name)
+            if (folder / exporter_for(name).index.format(stem=video.stem)).exists():
+                continue
+            done = export_tracks(tracks, name, folder, source=video.source, progress=not quiet)
+            video.outputs[name] = str(done.index)
 
 
 def format_table(summary) -> str:

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-detectors", action="store_true",
                    help="print every detector name and what it needs, then exit")
     p.add_argument("--detector", help="grounding-dino (open vocabulary, default), yolox (COCO classes), "
-                   "owlv2, dino-x, ... (see --list-detectors); "
+                   "sam3 (concept masks), omdet-turbo (fast open vocabulary), owlv2, dino-x, ... "
+                   "(see --list-detectors); "
                    "a model folder or .onnx path also works")
     p.add_argument("--sam2", help=f"SAM 2.1 size ({', '.join(SAM2_SIZES)}) or a checkpoint path")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where models run (default: auto)")
@@ -68,6 +69,19 @@ def _detector_values(value: str | None) -> dict:
     from .detectors.registry import cli_values
 
     return cli_values(value)
+
+
+def config_values(args: argparse.Namespace) -> dict:
+    """The config values of track-video's named options, as ``load_config`` keywords (None: unset).
+
+    One place for the mapping: ``track-video`` and ``track-video batch`` both use it."""
+    return dict(
+        device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
+        max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
+        detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
+        output__video=False if args.no_video else None, output__json=True if args.export else None,
+        **_detector_values(args.detector),
+    )
 
 
 # Subcommands, each a module with `main(argv) -> int`, imported only when used (keeps --help fast).
@@ -123,14 +137,7 @@ def _run(argv: Sequence[str] | None = None) -> int:
                 exporter_for(name)
             if live:
                 raise ConfigError("--export works on video files and frame folders, not on live streams")
-        config = load_config(
-            args.config or ("live" if live else "default"), args.overrides,
-            device=args.device, detect_every=args.detect_every, start=args.start, end=args.end,
-            max_frames=args.max_frames, tracker__sam2=args.sam2, detector__box_threshold=args.box_threshold,
-            detector__text_threshold=args.text_threshold, output__mot=True if args.mot else None,
-            output__video=False if args.no_video else None, output__json=True if args.export else None,
-            **_detector_values(args.detector),
-        )
+        config = load_config(args.config or ("live" if live else "default"), args.overrides, **config_values(args))
         if live:
             from .live.command import run_live
 

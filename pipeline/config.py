@@ -48,7 +48,7 @@ class TrackerConfig:
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16
     compile: bool = False  # torch.compile the image encoder (CUDA)
     max_cond_frames: int = 4  # prompted frames kept per object (the nearest ones)
-    fill_hole_area: int = 8  # fill mask holes up to this many pixels (0: off)
+    fill_hole_area: int = 8  # fill holes / drop specks up to this many cells of SAM 2's 256x256 low-res mask (0: off)
     lookback: int = 8  # offline: a new object is also tracked back over this many earlier frames (0: off)
 
 

@@ -82,13 +82,15 @@ def moving_boxes_frames(count: int, height: int = 120, width: int = 160) -> list
     return frames
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0, options: dict | None = None) -> Path:
+    """H.264 (PyAV) of RGB `frames`; `options` are x264 options, e.g. {"g": "5"} for a keyframe every 5."""
     import av
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
+        stream.options = dict(options or {})
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -126,7 +126,7 @@ def test_batch_parser_maps_every_track_video_option():
     values = config_values(batch)
     assert values["detect_every"] == 3 and values["output__mot"] is True and values["output__video"] is False
     mapped = {"device", "detect_every", "start", "end", "max_frames", "sam2", "box_threshold", "text_threshold",
-              "mot", "no_video", "detector"}
+              "mot", "no_video", "detector", "export"}
     assert set(single) == RUN_OPTIONS | mapped, "map the new option in batch_cli.config_values"
 
 
@@ -217,11 +217,16 @@ def test_four_clips_and_a_corrupt_file_on_two_workers_then_a_rerun_skips_them(ra
 
     # The same from the command line: skipped clips, the corrupt file fails again, exit code 1.
     cli = subprocess.run([sys.executable, "-m", "promptrack.pipeline.cli", "batch", str(clips / "*.mp4"),
-                          "--prompt", PROMPT, "-o", str(out), "--workers", "1", "--quiet",
+                          "--prompt", PROMPT, "-o", str(out), "--workers", "1", "--quiet", "--export", "mot",
                           *[a for s in TINY for a in ("--set", s)]],
                          capture_output=True, text=True, timeout=600)
     assert cli.returncode == 1, cli.stderr
     assert f"track-video batch: failed: {clips / 'broken.mp4'}: {by_stem['broken'].error}" in cli.stderr
+    # --export applies to every finished video, skipped ones included; the failed one has none.
+    for i in range(4):
+        lines = (out / f"clip{i}.mot" / f"clip{i}.txt").read_text().splitlines()
+        assert {int(line.split(",")[0]) for line in lines} <= set(range(1, 5 + i))
+    assert not (out / "broken.mot").exists()
 
 
 def _pid_writing(path_part: str, out: Path) -> int | None:
@@ -247,10 +252,11 @@ def test_a_worker_killed_mid_video_has_its_video_redone_elsewhere(ray_cluster, t
     run = threading.Thread(target=lambda: result.setdefault("summary", track_videos(
         [long, short], PROMPT, output_dir=out, workers=2, overrides=TINY, progress=False)))
     run.start()
-    frames_part = out / "..long.tracks.partial.json.frames.part"  # JsonSink's side file: one line a frame
     killed = None
     while run.is_alive() and killed is None:
-        if frames_part.exists() and len(frames_part.read_text().splitlines()) >= 2:
+        # JsonSink's side file (one line a frame) is .<final name>.<pid>.<random>.part
+        frames_part = next(iter(out.glob("..long.tracks.partial.json.*.part")), None) if out.is_dir() else None
+        if frames_part is not None and len(frames_part.read_text().splitlines()) >= 2:
             killed = _pid_writing("long.tracks.partial", out)
             if killed is not None:
                 os.kill(killed, signal.SIGKILL)

@@ -118,17 +118,7 @@ def test_frame_time_of_a_constant_rate_file_is_index_over_fps(synthetic_video):
 
 def write_mkv(path: Path, count: int) -> Path:
     """A Matroska file: its index is at the front, so a cut-off copy still decodes up to the cut."""
-    frames = moving_boxes_frames(count, height=48, width=64)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.options = {"g": "5"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_video(path, moving_boxes_frames(count, height=48, width=64), fps=10, options={"g": "5"})
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
