@@ -154,6 +154,12 @@ def _run(argv: Sequence[str] | None = None) -> int:
     except PromptrackError as exc:
         print(f"track-video: error: {display_path(exc)}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        if not out_of_memory(exc):
+            raise
+        print("track-video: error: out of GPU memory: use a smaller model or size (--sam2 tiny --config fast, or "
+              "--set tracker.image_size=512), fewer objects (--box-threshold 0.4), or --device cpu", file=sys.stderr)
+        return 2
     if result.failed_keyframes:
         print(f"track-video: warning: {result.failed_keyframes} keyframe detection(s) failed and were skipped; "
               "tracking went on with the tracks it had", file=sys.stderr)
@@ -166,6 +172,12 @@ def _run(argv: Sequence[str] | None = None) -> int:
             print(f"{kind}: {display_path(path)}")
         print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
     return 0
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is torch's out-of-memory error (CUDA or another accelerator); torch only if loaded."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.OutOfMemoryError)
 
 
 def list_detectors_command() -> int:

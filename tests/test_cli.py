@@ -183,3 +183,18 @@ def test_interrupt_leaves_playable_video_and_parsable_json(sig, assets, hub_env,
     with av.open(str(out / "bedroom.annotated.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == frames
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no side file left
+
+
+def test_out_of_gpu_memory_is_one_line_with_the_fix(synthetic_video, monkeypatch, capsys, tmp_path):
+    import torch
+
+    from promptrack.pipeline import api, cli
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(api, "track_video", exhausted)
+    code = cli.run([str(synthetic_video), "--prompt", "car", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("track-video: error: out of GPU memory") and "--sam2 tiny" in err[0]
