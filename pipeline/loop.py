@@ -268,8 +268,9 @@ class TrackingPipeline:
         """Keep objects with a visible mask; attach each track's label and score (the associator's)."""
         if len(detections):
             detections = detections[mask_areas(detections) >= self.config.association.min_mask_area]
-        ids = detections.tracker_id if len(detections) else []
-        labels, scores = self.associator.label_frame(ids)
+        if detections.tracker_id is None:  # an empty frame: still the same fields as any other
+            detections.tracker_id = np.zeros(0, dtype=int)
+        labels, scores = self.associator.label_frame(detections.tracker_id)
         detections.confidence = scores
         detections.class_id = np.array([phrases.index(label) if label in phrases else -1 for label in labels],
                                        dtype=int)

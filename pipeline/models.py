@@ -182,8 +182,10 @@ def _short(exc: Exception, repo_id: str | None = None) -> str:
     """The reason a hub request failed, in a few words a user can act on."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     page = f"https://huggingface.co/{repo_id}" if repo_id else "the repo's page"
-    if "GatedRepoError" in names:
-        return f"the repo is gated: accept its terms on {page}, then log in with `hf auth login` or set HF_TOKEN"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if "GatedRepoError" in names or status in (401, 403):  # gated (facebook/sam3): no access for this account
+        return (f"the repo is gated: accept its licence on {page} (same account), then log in with "
+                "`hf auth login` or set HF_TOKEN")
     if "RepositoryNotFoundError" in names:
         return "no such repo on the hub, or it is private: check the name, or log in with `hf auth login`"
     if names & {"RemoteEntryNotFoundError", "EntryNotFoundError"} and "LocalEntryNotFoundError" not in names:

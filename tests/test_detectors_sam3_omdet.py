@@ -148,10 +148,14 @@ def gated(status):
 @pytest.mark.parametrize("status", [401, 403])
 def test_sam3_gated_weights_end_with_one_line(status, synthetic_video, tmp_path, monkeypatch, capsys):
     import huggingface_hub
+    from huggingface_hub import constants
 
     def refuse(*args, **kwargs):
         raise gated(status)
 
+    # Online, with the hub answering 401/403 to every request for facebook/sam3 (nothing cached).
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", refuse)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
     code = run([str(synthetic_video), "--prompt", "dog", "--detector", "sam3", "-o", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err.strip()

@@ -252,8 +252,7 @@ def test_stream_password_is_masked_in_errors():
     from promptrack.pipeline.errors import InputError
     from promptrack.pipeline.live.capture import LiveCapture
 
-    lines = []
-    capture = LiveCapture("rtsp://admin:hunter2@127.0.0.1:9/cam", LiveConfig(open_timeout=1.0), lines.append)
+    capture = LiveCapture("rtsp://admin:hunter2@127.0.0.1:9/cam", LiveConfig(open_timeout=1.0))
     with pytest.raises(InputError) as caught:
         capture.start()
     assert "admin:***@127.0.0.1:9/cam" in str(caught.value) and "hunter2" not in str(caught.value)
@@ -286,15 +285,19 @@ def test_stream_password_is_masked_in_reconnect_lines_and_session_file(tmp_path,
 
     monkeypatch.setattr(capture_module.LiveCapture, "_open", fake_open)
     monkeypatch.setattr(capture_module, "_rate", lambda container: 10.0)
+    from promptrack.pipeline.live.logs import forward, logger
+
     lines = []
+    handler = forward(lines.append, uri=url)  # the stream's log lines (drops, reconnects), as a session shows them
     live = LiveConfig(reconnect_initial=0.01, reconnect_max=0.02)
-    capture = capture_module.LiveCapture(url, live, lines.append).start()
+    capture = capture_module.LiveCapture(url, live).start()
     try:
         deadline = __import__("time").monotonic() + 10
         while len(opened) < 3 and __import__("time").monotonic() < deadline:
             __import__("time").sleep(0.02)
     finally:
         capture.stop(wait=2)
+        logger.removeHandler(handler)
     assert capture.info.uri == "rtsp://admin:***@127.0.0.1:9/cam"
     assert lines and all("hunter2" not in line for line in lines)
     assert any("admin:***@" in line for line in lines)

@@ -30,14 +30,12 @@ import numpy as np
 import supervision as sv
 import torch
 
-from ..errors import ModelNotFoundError
 from ..models import resolve_folder
 from .base import class_nms, make_detections, reject_prompt_free
 from .grounding_dino import check_model_type
 from .registry import DetectorSpec, load_folder, register
 
 DEFAULT_MODEL = "facebook/sam3"
-MODEL_PAGE = "https://huggingface.co/facebook/sam3"
 TEXT_LEN = 32  # SAM 3 pads every phrase to 32 CLIP tokens
 
 
@@ -132,32 +130,9 @@ def image_settings(folder: Path) -> tuple[tuple[int, int], list[float], list[flo
             list(settings.get("image_std") or [0.5] * 3), float(settings.get("rescale_factor") or 1 / 255))
 
 
-def access_refused(error: BaseException | None) -> bool:
-    """Whether a hub error means "gated, no access": GatedRepoError or an HTTP 401/403."""
-    while error is not None:
-        if type(error).__name__ == "GatedRepoError":
-            return True
-        response = getattr(error, "response", None)
-        if getattr(response, "status_code", None) in (401, 403):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def resolve_gated(model: str) -> Path:
-    """The checkpoint folder; a hub refusal (gated repo) is one line telling how to get access."""
-    try:
-        return resolve_folder(model)
-    except ModelNotFoundError as exc:
-        if access_refused(exc.__context__):  # resolve_folder raises "from None": the hub error is the context
-            raise ModelNotFoundError(
-                f"{model} is gated on the Hugging Face hub: accept its licence on {MODEL_PAGE} (same account), "
-                "then run `hf auth login` (or set HF_TOKEN) and try again") from None
-        raise
-
-
 def _build(config, device: str) -> SAM3Detector:
-    folder = resolve_gated(config.model or DEFAULT_MODEL)
+    # A hub refusal (gated, HTTP 401/403) is one line from resolve_folder: the model page and `hf auth login`.
+    folder = resolve_folder(config.model or DEFAULT_MODEL)
     return load_folder("sam3", folder, lambda: SAM3Detector(folder, config.box_threshold, config.nms_iou,
                                                            device=device))
 
