@@ -33,6 +33,9 @@ endif
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# The editable install's extras; a variable, since a comma inside $(call ...) would split its arguments.
+EXTRAS := .[test,batch]
+
 # $(call step,what,command): one line for the user, the command's output to the log.
 step = @echo "setup: $(1)"; ( $(2) ) >>$(LOG) 2>&1 || { tail -n 25 $(LOG); echo "make setup: failed while $(1); full log: $(LOG)"; exit 1; }
 
@@ -50,7 +53,7 @@ else
 	$(call step,installing torch $(TORCH_VERSION) (CPU: no NVIDIA GPU found),$(PY) -m pip install torch==$(TORCH_VERSION))
 endif
 	$(call step,installing sam2 $(SAM2_VERSION) (no CUDA extension),$(PY) -m pip install hydra-core iopath && SAM2_BUILD_CUDA=0 $(PY) -m pip install --no-deps --no-build-isolation sam2==$(SAM2_VERSION))
-	$(call step,installing promptrack (editable) with its test tools and Ray (batch),$(PY) -m pip install -e '.[test,batch]')
+	$(call step,installing promptrack (editable) with its test tools and Ray (batch),$(PY) -m pip install -e '$(EXTRAS)')
 	$(call step,installing trackeval and roboflow trackers (association metrics and ByteTrack baseline; without their opencv-python),$(PY) -m pip install --no-deps trackeval==1.3.0 trackers==2.6.1)
 ifneq ($(HAS_GPU),1)
 	$(call step,removing torchvision (CPU machine: its CUDA wheel breaks the CPU torch),$(PY) -m pip uninstall -y torchvision || true)
