@@ -237,6 +237,18 @@ def test_planted_symlinks_are_never_followed(tmp_path):
     check_outputs(out, 3)
 
 
+def test_live_json_lines_refuse_a_planted_symlink(tmp_path):
+    """The live JSONL is written in place (readers tail it), so a link at its name is refused, not followed."""
+    from promptrack.pipeline.live.sinks import JsonLinesSink
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "cam.tracks.jsonl").symlink_to(victim)
+    with pytest.raises(OutputError, match="symbolic link"):
+        JsonLinesSink(tmp_path / "cam.tracks.jsonl", fps=10.0)
+    assert victim.read_text() == "precious"
+
+
 def test_two_writers_of_one_name_do_not_collide_and_leave_no_side_file(tmp_path):
     first, second = open_sinks(tmp_path), open_sinks(tmp_path)
     write_frames(first, 2)

@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,10 +45,14 @@ class JsonLinesSink:
         self.path = Path(path)
         self.fps = fps
         self.stamps = stamps
+        # Written live (readers tail it), so no side file; but never through a link planted at its
+        # name (O_NOFOLLOW), which would overwrite whatever file the link points to.
         try:
-            self._file = open(self.path, "w", encoding="utf-8")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            self._file = os.fdopen(fd, "w", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+            reason = "it is a symbolic link: remove it" if exc.errno == errno.ELOOP else exc.strerror
+            raise OutputError(f"cannot write {self.path}: {reason}") from None
 
     def write(self, index: int, frame: np.ndarray, detections: sv.Detections) -> None:
         record = frame_record(index, self.fps, detections)
