@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,6 +47,20 @@ def require_module(name: str):
         return importlib.import_module(name)
     except ImportError:
         missing(f"{name} not installed: run make setup")
+
+
+@contextlib.contextmanager
+def tiny_disk_at(folder: Path, size: str):
+    """A real full-able filesystem: a tmpfs of `size` (e.g. "48k") mounted at `folder` (needs root,
+    as CI has: missing in CI is a failure, elsewhere a skip)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        missing("cannot mount a tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import moving_boxes_frames, run_cli, write_video
+from conftest import moving_boxes_frames, run_cli, tiny_disk_at, write_video
 from test_faults_files import rotate_in_metadata
 
 FAST = ["--set", "tracker.image_size=64", "--detect-every", "2"]
@@ -180,13 +178,8 @@ def test_signals_while_files_close_leave_both_valid_and_agreeing(assets, synthet
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); tests/test_faults_files.py fakes ENOSPC instead")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tiny_disk_at(tmp_path / "disk", "48k") as mount:
+        yield mount
 
 
 def test_full_disk_is_one_line_exit_2_and_no_half_files(assets, hub_env, tmp_path, tiny_disk):

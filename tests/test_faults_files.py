@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from conftest import moving_boxes_frames, write_video
+from conftest import moving_boxes_frames, tiny_disk_at, write_video
 from promptrack.pipeline.errors import InputError, OutputError
 from promptrack.pipeline.signals import interrupt_on_signals, shielded, stop_on_signals
 from promptrack.pipeline.sinks import AnnotatedVideoSink, JsonSink, MotSink
@@ -302,14 +302,9 @@ def test_sigkill_keeps_the_earlier_outputs_and_the_next_run_sweeps_its_side_file
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 96 KiB tmpfs (root only); elsewhere the test skips and the ENOSPC test below still runs."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    """A 96 KiB tmpfs (root only; the ENOSPC test below fakes the same without root)."""
+    with tiny_disk_at(tmp_path / "disk", "96k") as mount:
+        yield mount
 
 
 def test_full_disk_stops_with_one_line_and_leaves_no_half_file(tiny_disk):
