@@ -102,7 +102,8 @@ def track_video(
         from .detectors import check_prompt
 
         check_prompt(config.detector, phrases)
-    stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames)
+    stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames,
+                         decoder=config.input.video_decoder)
     out = prepare_output_dir(output_dir) if output_dir is not None else None
 
     pipeline = TrackingPipeline(config, detector=detector)

@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional, Sequence
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .codecs import DECODERS, ENCODERS
 from .errors import ConfigError, display_path
 
 # The presets ship inside the package (``configs/`` is mapped to ``promptrack.configs``), so they are
@@ -75,11 +76,17 @@ class AssociationConfig:
 
 
 @dataclass
+class InputConfig:
+    video_decoder: str = "auto"  # auto (NVIDIA CUVID for H.264/HEVC where it opens, else CPU) | cpu | cuvid
+
+
+@dataclass
 class OutputConfig:
     video: bool = True  # <stem>.annotated.mp4
     json: bool = True  # <stem>.tracks.json
     mot: bool = False  # <stem>.mot.txt (MOTChallenge)
-    crf: int = 20  # H.264 quality (lower is better)
+    crf: int = 20  # H.264 quality (lower is better); NVENC gets the same constant-quality target (cq)
+    video_encoder: str = "auto"  # auto (h264_nvenc where it opens, else libx264) | libx264 | h264_nvenc
     mask_opacity: float = 0.45
 
 
@@ -111,6 +118,7 @@ class Config:
     end: Optional[int] = None  # stop before this frame
     max_frames: Optional[int] = None  # process at most this many frames
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    input: InputConfig = field(default_factory=InputConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -219,6 +227,10 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"unknown device {config.device!r}: use auto, cpu or cuda")
     if config.tracker.dtype not in ("auto", "float32", "bfloat16"):
         raise ConfigError("tracker.dtype must be auto, float32 or bfloat16")
+    if config.output.video_encoder not in ENCODERS:
+        raise ConfigError(f"output.video_encoder must be one of {', '.join(ENCODERS)}")
+    if config.input.video_decoder not in DECODERS:
+        raise ConfigError(f"input.video_decoder must be one of {', '.join(DECODERS)}")
     _validate_live(config.live)
 
 

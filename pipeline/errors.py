@@ -35,6 +35,10 @@ class ConfigError(PromptrackError):
     """A config preset, file or override is invalid."""
 
 
+class CodecError(PromptrackError):
+    """A hardware video encoder or decoder asked for by name cannot be used on this machine."""
+
+
 def display_path(path: object) -> str:
     """A path (or URL) as text that any terminal and JSON take: bytes that are not UTF-8 in a file
     name (held by Python as surrogates) are shown as ``\\xNN`` instead of raising on print."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .codecs import VideoEncoder, pick_encoder
 from .config import Config, config_to_dict
 from .safe_files import close_all, discard_all
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, TrackTable
@@ -78,7 +79,7 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
             if o.video:
                 outputs.paths["video"] = out / f"{name}.annotated.mp4"
                 outputs.sinks.append(AnnotatedVideoSink(outputs.paths["video"], info.fps, info.width, info.height,
-                                                        o.crf, o.mask_opacity))
+                                                        o.crf, o.mask_opacity, encoder=_encoder(config, info)))
         else:
             from .live.sinks import JsonLinesSink, SegmentedVideoSink
 
@@ -89,7 +90,8 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
                 outputs.paths["video"] = out / f"{name}.NNN.mp4"
                 outputs.sinks.append(SegmentedVideoSink(out, name, info.fps, info.width, info.height,
                                                         config.live.segment_seconds, clock=live.clock, crf=o.crf,
-                                                        mask_opacity=o.mask_opacity, keep=config.live.keep_segments))
+                                                        mask_opacity=o.mask_opacity, keep=config.live.keep_segments,
+                                                        encoder=_encoder(config, info)))
         if o.mot:
             outputs.paths["mot"] = out / f"{name}.mot.txt"
             outputs.sinks.append(MotSink(outputs.paths["mot"]))
@@ -100,3 +102,8 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
             pass
         raise
     return outputs
+
+
+def _encoder(config: Config, info: SourceInfo) -> VideoEncoder:
+    """``output.video_encoder`` resolved for frames of this size (NVENC where it opens, else libx264)."""
+    return pick_encoder(config.output.video_encoder, config.output.crf, info.width, info.height)

@@ -24,7 +24,8 @@ import supervision as sv
 
 from ..trackers.tracks import LabelVotes
 from .annotate import FrameAnnotator
-from .errors import OutputError, display_path
+from .codecs import SOFTWARE_ENCODER, VideoEncoder, encoder_options
+from .errors import CodecError, OutputError, display_path
 from .rle import decode_mask
 from .safe_files import FULL_DISK_ERRNOS as _FULL, SafeFile, output_error, remove_stale_side_files
 from .sources import SourceInfo
@@ -67,18 +68,23 @@ def _scores(detections: sv.Detections) -> np.ndarray:
 
 
 class AnnotatedVideoSink:
-    """H.264 video (PyAV, libx264) of the frames with masks, boxes and ``#id label`` drawn.
+    """H.264 video (PyAV) of the frames with masks, boxes and ``#id label`` drawn.
 
-    The colour of an object is fixed by its id. Odd frame sizes are padded by one pixel
-    (H.264 in yuv420p needs even sizes). The video is written under a unique side name and takes
-    its final name in ``close()`` only, so a killed run never destroys an earlier complete video.
+    The encoder is `encoder` (:func:`~promptrack.pipeline.codecs.pick_encoder`: NVENC or libx264),
+    by default libx264 at `crf`. The colour of an object is fixed by its id. Odd frame sizes are
+    padded by one pixel (H.264 in yuv420p needs even sizes). The video is written under a unique
+    side name and takes its final name in ``close()`` only, so a killed run never destroys an
+    earlier complete video.
     """
 
     _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int, crf: int = 20,
-                 mask_opacity: float = 0.45) -> None:
+                 mask_opacity: float = 0.45, encoder: VideoEncoder | None = None) -> None:
         import av
+
+        encoder = encoder or VideoEncoder(SOFTWARE_ENCODER, encoder_options(SOFTWARE_ENCODER, crf))
+        self.encoder = encoder
 
         self.path = Path(path)
         self.size = (height, width)
@@ -92,15 +98,30 @@ class AnnotatedVideoSink:
             self.output.discard()
             raise OutputError(f"cannot write {display_path(self.path)}: {exc}") from None
         rate = Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream("libx264", rate=rate)
+        self.stream = self.container.add_stream(encoder.codec, rate=rate)
         self.stream.width = width + width % 2
         self.stream.height = height + height % 2
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.stream.options = dict(encoder.options)
         self.stream.codec_context.time_base = 1 / rate
+        if encoder.hardware:
+            self._open_hardware()
         self._pts = 0
         self.annotator = FrameAnnotator(mask_opacity)
         self._closed = False
+
+    def _open_hardware(self) -> None:
+        """Open a GPU encoder now, not at the first frame: it can still fail here (no free NVENC
+        session, a busy or lost GPU), and that is one line before any work is done."""
+        import av
+
+        try:
+            self.container.start_encoding()
+        except (OSError, av.FFmpegError) as exc:
+            self.discard()
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise CodecError(f"cannot open the {self.encoder.codec} encoder for {display_path(self.path)} "
+                             f"({reason}): set output.video_encoder=libx264 to encode on the CPU") from None
 
     def annotate(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
         """The frame (RGB) with detections drawn, in BGR as the encoder takes it."""

@@ -32,6 +32,7 @@ from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
+from .codecs import pick_decoder
 from .errors import InputError, display_path
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class SourceInfo:
     height: int
     frames: int | None  # total in the source (None: unknown)
     rotation: int = 0  # degrees counter-clockwise the decoded pictures are turned to be upright
+    codec: str = ""  # the video stream's codec ("h264", "hevc"...; "" for frame folders and streams)
 
     @property
     def stem(self) -> str:
@@ -139,24 +141,61 @@ class BaseSource:
 
 
 class PyAVSource(BaseSource):
-    """Decodes packet by packet, so one damaged packet costs one frame, not the rest of the file."""
+    """Decodes packet by packet, so one damaged packet costs one frame, not the rest of the file.
+
+    `decoder` names the FFmpeg decoder (e.g. ``h264_cuvid``, chosen by
+    :func:`~promptrack.pipeline.codecs.pick_decoder`); None: the stream's own software decoder.
+    Frames come out as the same RGB arrays either way.
+    """
+
+    def __init__(self, info: SourceInfo, decoder: str | None = None, **window) -> None:
+        self.decoder = decoder
+        super().__init__(info, **window)
 
     def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
-        yield from _decode_pyav(self, self.start)
+        yield from _decode_pyav(self, self.start, self.decoder)
 
 
-def _decode_pyav(source: BaseSource, first: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Frames `first`, `first` + 1, ... of the file, decoded from its beginning with PyAV."""
+def _named_decoder(name: str, stream):
+    """An FFmpeg decoder chosen by name for `stream` (its extradata: SPS/PPS for H.264 and HEVC)."""
+    import av
+
+    context = av.CodecContext.create(name, "r")
+    context.extradata = stream.codec_context.extradata
+    context.width, context.height = stream.codec_context.width, stream.codec_context.height
+    return context
+
+
+def _decoder_open_error(path: str, name: str) -> str | None:
+    """None when decoder `name` opens on the first video stream of `path`, else why not (one line)."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            _named_decoder(name, container.streams.video[0]).open()
+    except Exception as exc:  # noqa: BLE001 - any failure to open means "not usable here"
+        text = str(exc).strip().splitlines()
+        return text[0][:160] if text else type(exc).__name__
+    return None
+
+
+def _decode_pyav(source: BaseSource, first: int, decoder: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Frames `first`, `first` + 1, ... of the file, decoded from its beginning with PyAV (with the
+    FFmpeg decoder named `decoder`, or the stream's own)."""
     import av
 
     index, bad_run, origin = 0, 0, None
     try:
         with av.open(source.info.uri) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if decoder is None:
+                stream.thread_type = "AUTO"
+                decode = stream.decode
+            else:  # the demuxer's packets (the final empty one drains the decoder) go to the named one
+                decode = _named_decoder(decoder, stream).decode
             for packet in container.demux(stream):
                 try:
-                    frames = packet.decode()
+                    frames = decode(packet)
                 except av.FFmpegError:
                     bad_run += 1
                     source.skipped += 1
@@ -267,7 +306,7 @@ def _probe_video(path: Path) -> SourceInfo:
             # Phones store portrait video as landscape pictures plus a rotation to apply on display.
             rotation = int(round((getattr(first, "rotation", 0) or 0) / 90.0)) * 90 % 360
             width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
-            return SourceInfo(str(path), fps, width, height, frames, rotation)
+            return SourceInfo(str(path), fps, width, height, frames, rotation, stream.codec_context.name)
     except av.FFmpegError as exc:
         raise InputError(f"cannot read {display_path(path)} as a video ({type(exc).__name__}): check the file is a "
                          "valid video") from None
@@ -296,8 +335,12 @@ def _count_frames(path: Path) -> int:
 
 
 def open_source(uri: str | os.PathLike, start: int = 0, end: int | None = None,
-                max_frames: int | None = None, backend: str = "auto") -> FrameSource:
-    """Open a video file or frame folder as a stream. Raises :class:`InputError` on bad input."""
+                max_frames: int | None = None, backend: str = "auto", decoder: str = "cpu") -> FrameSource:
+    """Open a video file or frame folder as a stream. Raises :class:`InputError` on bad input.
+
+    `decoder` is ``input.video_decoder``: ``cpu`` (decord, else PyAV), ``auto`` (NVIDIA CUVID for
+    H.264/HEVC where it opens, else ``cpu``) or ``cuvid`` (:class:`CodecError` when it cannot).
+    """
     path = Path(uri)
     if not path.exists():
         raise InputError(f"input not found: {display_path(uri)}")
@@ -316,6 +359,10 @@ def open_source(uri: str | os.PathLike, start: int = 0, end: int | None = None,
     info = _probe_video(path)
     if info.frames is None:
         info.frames = _count_frames(path)
+    if decoder != "cpu":
+        hardware = pick_decoder(decoder, info.codec, opens=lambda name: _decoder_open_error(str(path), name), uri=uri)
+        if hardware is not None:
+            return PyAVSource(info, decoder=hardware, **window)
     if backend == "decord" or (backend == "auto" and not info.rotation):
         try:
             import decord  # noqa: F401

@@ -27,6 +27,7 @@ import numpy as np
 import supervision as sv
 
 from ..annotate import FrameAnnotator
+from ..codecs import VideoEncoder
 from ..errors import OutputError
 from ..sinks import AnnotatedVideoSink, frame_record
 
@@ -84,13 +85,15 @@ class SegmentedVideoSink:
 
     A segment covers `segment_seconds` of the `clock` (seconds, e.g. ``time.monotonic()`` at
     capture), so a pause in the stream does not stretch one file. With `keep` > 0 only the newest
-    `keep` segments stay on disk. ``on_segment(path)`` is called for each finished segment.
+    `keep` segments stay on disk. ``on_segment(path)`` is called for each finished segment. Every
+    segment is written by `encoder` (:func:`~promptrack.pipeline.codecs.pick_encoder`, chosen once).
     """
 
     def __init__(self, folder: str | Path, name: str, fps: float, width: int, height: int, segment_seconds: float,
                  clock: Callable[[int], float], crf: int = 23, mask_opacity: float = 0.45, keep: int = 0,
-                 on_segment: Callable[[Path], None] | None = None) -> None:
+                 on_segment: Callable[[Path], None] | None = None, encoder: VideoEncoder | None = None) -> None:
         self.folder, self.name = Path(folder), name
+        self.encoder = encoder  # chosen once for every segment (None: libx264 at `crf`)
         self.fps, self.width, self.height = fps, width, height
         self.segment_seconds, self.clock, self.keep = segment_seconds, clock, keep
         self.crf, self.mask_opacity, self.on_segment = crf, mask_opacity, on_segment
@@ -113,7 +116,7 @@ class SegmentedVideoSink:
     def _next(self, t: float) -> None:
         self._finish()
         self._segment = _TimedSegment(self.path(self.count), self.fps, self.width, self.height, self.crf,
-                                      self.mask_opacity)
+                                      self.mask_opacity, encoder=self.encoder)
         self._t0 = t
         self.count += 1
         if self.keep > 0 and self.count > self.keep:
