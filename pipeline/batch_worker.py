@@ -5,10 +5,11 @@ worker), and it runs in-process as well (tests, debugging). Each video gets a fr
 :class:`TrackingPipeline` (new associator, ids from 1) around the detector and SAM 2 weights
 loaded once.
 
-A video's outputs are written under temporary names (``.<stem>.tracks.partial.json``...) and put
-in place only when every frame is done: the annotated video (and MOT text) first, the JSON last.
-So a ``<stem>.tracks.json`` in place means the video is complete, and a worker killed mid-video
-leaves no output that looks finished.
+A video's outputs are the sinks a single run opens (:func:`~promptrack.pipeline.outputs.open_sinks`):
+each is written under a hidden side name (:mod:`~promptrack.pipeline.safe_files`) and takes its
+final name only when every frame is done, the annotated video (and MOT text) first, the JSON last
+(:meth:`~promptrack.pipeline.outputs.Outputs.close`). So a ``<stem>.tracks.json`` in place means
+the video is complete, and a worker killed mid-video leaves no output that looks finished.
 
 Example:
     >>> worker = VideoWorker(load_config("fast"), "out")                       # doctest: +SKIP
@@ -23,60 +24,19 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from .api import _model_names
 from .batch_jobs import VideoJob
-from .config import Config, config_to_dict
+from .config import Config
 from .detectors import build_detector
 from .errors import InputError, PromptrackError
 from .loop import TrackingPipeline, build_sam2_tracker, pick_device
-from .sinks import AnnotatedVideoSink, JsonSink, MotSink
-from .sources import SourceInfo, open_source
+from .outputs import open_sinks
+from .sources import open_source
 
-
-def partial_path(path: Path) -> Path:
-    """Where an output is written until its video is complete: hidden, same folder, same suffix."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
-class VideoOutputs:
-    """The sinks of one video (annotated video, MOT text, JSON), written under temporary names.
-
-    ``commit()`` puts them in place, JSON last; ``discard()`` removes them.
-    """
-
-    def __init__(self, paths: dict[str, Path], info: SourceInfo, phrases: Sequence[str], config: Config) -> None:
-        self.paths = paths
-        self.partial = {kind: partial_path(path) for kind, path in paths.items()}
-        out = config.output
-        self.json = JsonSink(self.partial["json"], info, phrases, _model_names(config), config_to_dict(config))
-        self.video = (AnnotatedVideoSink(self.partial["video"], info.fps, info.width, info.height, out.crf,
-                                         out.mask_opacity) if "video" in paths else None)
-        self.mot = MotSink(self.partial["mot"]) if "mot" in paths else None
-
-    @property
-    def sinks(self) -> list:
-        return [s for s in (self.video, self.mot, self.json) if s is not None]
-
-    def commit(self) -> int:
-        """Close and put every output in place, the JSON last; returns the number of tracks."""
-        for kind in ("video", "mot", "json"):
-            if kind in self.paths:
-                {"video": self.video, "mot": self.mot, "json": self.json}[kind].close()
-                os.replace(self.partial[kind], self.paths[kind])
-        return len(self.json.stats.table())
-
-    def discard(self) -> None:
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception:  # a half-written file is removed anyway
-                pass
-        for path in self.partial.values():
-            path.unlink(missing_ok=True)
 
 
 def fresh_tracker(pristine: Any) -> Any:
@@ -134,18 +94,21 @@ class VideoWorker:
 
     def _track(self, job: VideoJob, result: dict[str, Any]) -> None:
         config = self.config
-        stream = open_source(job.source, start=config.start, end=config.end, max_frames=config.max_frames)
+        stream = open_source(job.source, start=config.start, end=config.end, max_frames=config.max_frames,
+                             decoder=config.input.video_decoder)
         expected = len(stream)
         pipeline = TrackingPipeline(config, detector=self.detector, tracker=fresh_tracker(self.pristine))
-        outputs = VideoOutputs(job.outputs(self.output_dir, config), stream.info, job.phrases, config)
+        outputs = open_sinks(config, self.output_dir, stream.info, job.phrases, _model_names(config), name=job.stem)
         try:
             written = pipeline.run(stream, list(job.phrases), outputs.sinks, progress=False)
             if written != expected:
                 raise InputError(f"{job.source}: only {written} of {expected} frames could be read")
-            result["tracks"] = outputs.commit()
         except BaseException:
-            outputs.discard()
+            outputs.discard()  # nothing of this video takes a final name
+            outputs.close()
             raise
+        outputs.close()  # video and MOT text in place first, the JSON last
+        result["tracks"] = len(outputs.table.table())
         result["frames"] = written
         result["failed_keyframes"] = pipeline.failed_keyframes
 

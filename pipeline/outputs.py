@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from .codecs import VideoEncoder, pick_encoder
 from .config import Config, config_to_dict
 from .safe_files import close_all, discard_all
+from .signals import shielded
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, TrackTable
 from .sources import SourceInfo
 
@@ -34,21 +35,49 @@ class LiveOutputs:
     view: Any = None  # an MjpegServer to publish annotated JPEGs to, or None
 
 
+#: Kinds of output closed last, and only when every other output closed: a JSON in place means
+#: its video (and MOT text) is complete.
+CLOSED_LAST = ("json", "jsonl")
+
+
 @dataclass
 class Outputs:
-    """The sinks of one run (in writing order), their paths, and the track table among them."""
+    """The sinks of one run (in writing order), their paths, and the track table among them.
+
+    ``files`` maps each kind of file ("json", "video", "mot", "jsonl") to the sink writing it.
+    """
 
     sinks: list = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
     table: TrackTable = field(default_factory=TrackTable)
+    files: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Close every sink, even when one fails (signals held back meanwhile); then raise the first failure."""
-        close_all(self.sinks)
+        """Close every sink, the JSON last (signals held back meanwhile), then raise the first failure.
+
+        The video, MOT text and other sinks close first, each even when another fails; the JSON
+        then takes its final name only if they all closed, else it is discarded: so a
+        ``<stem>.tracks.json`` in place means its video is complete.
+        """
+        last = [self.files[kind] for kind in CLOSED_LAST if kind in self.files]
+        first = [sink for sink in self.sinks if not any(sink is other for other in last)]
+        with shielded():
+            try:
+                close_all(first)
+            except BaseException:
+                discard_all(last)
+                raise
+            close_all(last)
 
     def discard(self) -> None:
         """Drop this run's unfinished files (a write failed); earlier outputs of the same names stay."""
         discard_all(self.sinks)
+
+
+def _add(outputs: Outputs, kind: str, path: Path, sink: Any) -> None:
+    outputs.paths[kind] = path
+    outputs.files[kind] = sink
+    outputs.sinks.append(sink)
 
 
 def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequence[str], models: dict,
@@ -74,29 +103,29 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
             return outputs
         if live is None:
             if o.json:
-                outputs.paths["json"] = out / f"{name}.tracks.json"
-                outputs.sinks.append(JsonSink(outputs.paths["json"], info, phrases, models, config_to_dict(config)))
+                path = out / f"{name}.tracks.json"
+                _add(outputs, "json", path, JsonSink(path, info, phrases, models, config_to_dict(config)))
             if o.video:
-                outputs.paths["video"] = out / f"{name}.annotated.mp4"
-                outputs.sinks.append(AnnotatedVideoSink(outputs.paths["video"], info.fps, info.width, info.height,
-                                                        o.crf, o.mask_opacity, encoder=_encoder(config, info)))
+                path = out / f"{name}.annotated.mp4"
+                _add(outputs, "video", path, AnnotatedVideoSink(path, info.fps, info.width, info.height, o.crf,
+                                                                o.mask_opacity, encoder=_encoder(config, info)))
         else:
             from .live.sinks import JsonLinesSink, SegmentedVideoSink
 
             if o.json:
-                outputs.paths["jsonl"] = out / f"{name}.tracks.jsonl"
-                outputs.sinks.append(JsonLinesSink(outputs.paths["jsonl"], info.fps, live.stamps))
+                path = out / f"{name}.tracks.jsonl"
+                _add(outputs, "jsonl", path, JsonLinesSink(path, info.fps, live.stamps))
             if o.video:
-                outputs.paths["video"] = out / f"{name}.NNN.mp4"
-                outputs.sinks.append(SegmentedVideoSink(out, name, info.fps, info.width, info.height,
-                                                        config.live.segment_seconds, clock=live.clock, crf=o.crf,
-                                                        mask_opacity=o.mask_opacity, keep=config.live.keep_segments,
-                                                        encoder=_encoder(config, info)))
+                _add(outputs, "video", out / f"{name}.NNN.mp4",
+                     SegmentedVideoSink(out, name, info.fps, info.width, info.height, config.live.segment_seconds,
+                                        clock=live.clock, crf=o.crf, mask_opacity=o.mask_opacity,
+                                        keep=config.live.keep_segments, encoder=_encoder(config, info)))
         if o.mot:
-            outputs.paths["mot"] = out / f"{name}.mot.txt"
-            outputs.sinks.append(MotSink(outputs.paths["mot"]))
+            path = out / f"{name}.mot.txt"
+            _add(outputs, "mot", path, MotSink(path))
     except BaseException:
-        try:
+        try:  # nothing of a run that could not start takes a final name (an earlier JSON stays whole)
+            outputs.discard()
             outputs.close()
         except Exception:  # noqa: BLE001 - the opening error is the one to report
             pass

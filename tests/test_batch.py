@@ -154,7 +154,7 @@ def test_a_worker_reuses_its_models_and_starts_each_video_afresh(fake_hub, tmp_p
         runs.append(json.loads((tmp_path / f"{stem}.tracks.json").read_text()))
     # Same video, same worker: the second run starts from a clean tracker and associator (ids from 1).
     assert runs[0]["tracks"] and runs[0]["tracks"] == runs[1]["tracks"] and runs[0]["frames"] == runs[1]["frames"]
-    assert not list(tmp_path.glob(".*partial*"))  # temporary outputs were put in place
+    assert not list(tmp_path.glob(".*.part"))  # side files took their final names
 
 
 # ---------------------------------------------------------------- a real local Ray cluster
@@ -202,7 +202,7 @@ def test_four_clips_and_a_corrupt_file_on_two_workers_then_a_rerun_skips_them(ra
         data = check_outputs(out, f"clip{i}", 4 + i)
         assert len(data["tracks"]) == video.tracks and data["prompt"] == ["red car", "dog"]
     assert len({by_stem[f"clip{i}"].worker for i in range(4)}) == 2  # both workers took videos
-    assert not list(out.glob(".*partial*")) and not (out / "broken.tracks.json").exists()
+    assert not list(out.glob(".*.part")) and not (out / "broken.tracks.json").exists()
     written = json.loads((out / "batch_summary.json").read_text())
     assert written["counts"] == {"done": 4, "skipped": 0, "failed": 1, "not run": 0}
     assert {v["stem"]: v["status"] for v in written["videos"]}["broken"] == "failed"
@@ -255,9 +255,9 @@ def test_a_worker_killed_mid_video_has_its_video_redone_elsewhere(ray_cluster, t
     killed = None
     while run.is_alive() and killed is None:
         # JsonSink's side file (one line a frame) is .<final name>.<pid>.<random>.part
-        frames_part = next(iter(out.glob("..long.tracks.partial.json.*.part")), None) if out.is_dir() else None
+        frames_part = next(iter(out.glob(".long.tracks.json.*.part")), None) if out.is_dir() else None
         if frames_part is not None and len(frames_part.read_text().splitlines()) >= 2:
-            killed = _pid_writing("long.tracks.partial", out)
+            killed = _pid_writing(".long.tracks.json.", out)
             if killed is not None:
                 os.kill(killed, signal.SIGKILL)
         time.sleep(0.2)
@@ -269,4 +269,4 @@ def test_a_worker_killed_mid_video_has_its_video_redone_elsewhere(ray_cluster, t
     assert by_stem["long"].attempts == 2 and not by_stem["long"].worker.endswith(f":{killed}")
     check_outputs(out, "long", 30)
     check_outputs(out, "short", 3)
-    assert not list(out.glob(".*partial*"))
+    assert not list(out.glob(".*.part"))  # the killed worker's side files went with the retry
