@@ -104,7 +104,7 @@ def overrides(args) -> list[str]:
     return [f"tracker.image_size={args.image_size}", f"tracker.sam2={args.sam2}", f"device={args.device}",
             "detector.name=yolox", f"detector.model={args.yolox}", f"detect_every={args.detect_every}",
             "association.birth_max_overlap=1.0", "association.merge_frames=1000000", "output.mot=false",
-            f"max_frames={args.frames}"]
+            f"max_frames={args.frames}", *args.set]
 
 
 def run_promptrack(args, config, detector, outputs_dir: Path | None) -> dict:
@@ -117,7 +117,7 @@ def run_promptrack(args, config, detector, outputs_dir: Path | None) -> dict:
         config = _with_outputs(config, False)
     # A fresh engine on the same weights; the detector is shared (loaded once).
     pipeline = TrackingPipeline(config, detector=detector, tracker=build_sam2_tracker(config, args.device))
-    source = TimedSource(open_source(args.video, max_frames=args.frames))
+    source = TimedSource(open_source(args.video, max_frames=args.frames, decoder=config.input.video_decoder))
     count = Count()
     outputs = open_sinks(config, outputs_dir, source.info, args.phrases, _model_names(config), extra=[count])
     clock: dict[str, float] = {}
@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hub", help="HF_HOME with the SAM 2 weights (default: a fake hub with random weights)")
     p.add_argument("--annotation", action="store_true", help="only time drawing a 1080p frame with 16 objects")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. output.video_encoder=libx264 or input.video_decoder=cpu")
     args = p.parse_args(argv)
     if args.annotation:
         result = annotation_bench()
