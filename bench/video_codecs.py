@@ -6,8 +6,8 @@ texture. The encode time is the annotated-video sink's own path with drawing lef
 (``AnnotatedVideoSink`` with frames already in BGR): colour conversion to yuv420p, H.264 and mp4
 muxing. A codec that does not open here is reported with the reason, never timed.
 
-    python bench/codecs.py                       # 720p and 1080p, 60 frames, every codec
-    python bench/codecs.py --frames 120 --json   # also print the rows as JSON
+    python bench/video_codecs.py                       # 720p and 1080p, 60 frames, every codec
+    python bench/video_codecs.py --frames 120 --json   # also print the rows as JSON
 """
 
 from __future__ import annotations
