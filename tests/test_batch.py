@@ -157,6 +157,26 @@ def test_a_worker_reuses_its_models_and_starts_each_video_afresh(fake_hub, tmp_p
     assert not list(tmp_path.glob(".*.part"))  # side files took their final names
 
 
+def test_a_video_that_fails_midway_leaves_its_earlier_outputs_and_no_side_files(fake_hub, tmp_path, monkeypatch):
+    from promptrack.pipeline.batch_worker import TrackingPipeline, VideoWorker
+
+    video = write_video(tmp_path / "clip.mp4", moving_boxes_frames(5))
+    (tmp_path / "clip.tracks.json").write_text('{"earlier": "complete"}')
+    (tmp_path / "clip.annotated.mp4").write_bytes(b"earlier video")
+    worker = VideoWorker(tiny_config(), tmp_path)
+    real_run = TrackingPipeline.run
+
+    def run_then_fail(self, stream, phrases, sinks, **kwargs):  # frames reach every sink, then the model fails
+        real_run(self, stream, phrases, sinks, **kwargs)
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    monkeypatch.setattr(TrackingPipeline, "run", run_then_fail)
+    result = worker.track(VideoJob(str(video), ("red car",), "clip"))
+    assert result["status"] == "failed" and "illegal memory access" in result["error"]
+    assert (tmp_path / "clip.tracks.json").read_text() == '{"earlier": "complete"}'
+    assert (tmp_path / "clip.annotated.mp4").read_bytes() == b"earlier video"
+    assert not list(tmp_path.glob(".*.part"))  # each sink discarded its own side file
+
+
 # ---------------------------------------------------------------- a real local Ray cluster
 
 @pytest.fixture(scope="module")
