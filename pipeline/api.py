@@ -21,7 +21,7 @@ from .config import Config, load_config
 from .errors import OutputError
 from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
-from .outputs import open_sinks
+from .outputs import open_sinks, video_encoder
 from .prompts import parse_prompt
 from .safe_files import FULL_DISK_ERRNOS, output_error
 from .signals import stop_on_signals
@@ -105,6 +105,8 @@ def track_video(
     stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames,
                          decoder=config.input.video_decoder)
     out = prepare_output_dir(output_dir) if output_dir is not None else None
+    if out is not None and config.output.video:
+        video_encoder(config, stream.info)  # an encoder named that cannot open fails before the models load
 
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()

@@ -108,7 +108,7 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
             if o.video:
                 path = out / f"{name}.annotated.mp4"
                 _add(outputs, "video", path, AnnotatedVideoSink(path, info.fps, info.width, info.height, o.crf,
-                                                                o.mask_opacity, encoder=_encoder(config, info)))
+                                                                o.mask_opacity, encoder=video_encoder(config, info)))
         else:
             from .live.sinks import JsonLinesSink, SegmentedVideoSink
 
@@ -119,7 +119,7 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
                 _add(outputs, "video", out / f"{name}.NNN.mp4",
                      SegmentedVideoSink(out, name, info.fps, info.width, info.height, config.live.segment_seconds,
                                         clock=live.clock, crf=o.crf, mask_opacity=o.mask_opacity,
-                                        keep=config.live.keep_segments, encoder=_encoder(config, info)))
+                                        keep=config.live.keep_segments, encoder=video_encoder(config, info)))
         if o.mot:
             path = out / f"{name}.mot.txt"
             _add(outputs, "mot", path, MotSink(path))
@@ -133,6 +133,8 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
     return outputs
 
 
-def _encoder(config: Config, info: SourceInfo) -> VideoEncoder:
-    """``output.video_encoder`` resolved for frames of this size (NVENC where it opens, else libx264)."""
+def video_encoder(config: Config, info: SourceInfo) -> VideoEncoder:
+    """``output.video_encoder`` resolved for frames of this size (NVENC where it opens, else libx264);
+    :class:`~promptrack.pipeline.errors.CodecError` when the encoder named cannot open. Cached: a
+    caller may ask early (before loading models) at no cost to ``open_sinks``."""
     return pick_encoder(config.output.video_encoder, config.output.crf, info.width, info.height)

@@ -190,12 +190,15 @@ def test_a_decoder_chosen_by_name_gives_the_same_frames_and_times(synthetic_vide
 def test_cli_explicit_hardware_codec_that_cannot_open_exits_2_in_one_line(synthetic_video, hub_env, tmp_path):
     if codecs.encoder_open_error("h264_nvenc", 160, 120) is None:
         pytest.skip("NVENC opens on this machine")
-    common = [str(synthetic_video), "--prompt", "car", "-o", str(tmp_path), "--quiet",
+    # An empty offline hub: had the models been loaded first, the error would be about them.
+    env = {**hub_env, "HF_HOME": str(tmp_path / "empty_hub")}
+    out = tmp_path / "out"
+    common = [str(synthetic_video), "--prompt", "car", "-o", str(out), "--quiet",
               "--set", "tracker.image_size=256", "--max-frames", "2"]
     for option, fix in [("output.video_encoder=h264_nvenc", "output.video_encoder=auto"),
                         ("input.video_decoder=cuvid", "input.video_decoder=auto")]:
-        result = run_cli([*common, "--set", option], hub_env)
+        result = run_cli([*common, "--set", option], env)
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fix in lines[0] and "Traceback" not in result.stderr
-    assert not list(tmp_path.iterdir())  # no video, and no JSON of a run that never started
+    assert not out.exists() or not list(out.iterdir())  # no video, and no JSON of a run that never started
