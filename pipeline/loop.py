@@ -70,7 +70,7 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
     return SAM2Engine(model, device=device, dtype=getattr(torch, dtype),
                       max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area,
                       # back-fill reads the look-back frames' image features from this cache (no re-encoding)
-                      feature_cache=max(0, config.tracker.lookback))
+                      feature_cache=max(0, config.tracker.lookback), compile=config.tracker.compile)
 
 
 class TrackingPipeline:

@@ -192,3 +192,21 @@ def test_mask_prompts_and_bf16_autocast_on_cpu():
     # bf16 autocast follows fp32 closely
     agree = np.mean((bf16.mask_logits().numpy() > 0) == (fp32.mask_logits().numpy() > 0))
     assert agree > 0.9
+
+
+def test_compiled_memory_attention_tracks_as_the_eager_one():
+    """``compile=True`` (torch.compile, dynamic shapes) gives the eager engine's logits, through
+    births on different frames (one object, then two padded memories, then equal ones)."""
+    torch.manual_seed(5)
+    model = load_sam2_model(CONFIG, None, "cpu", image_size=64)
+    frames = moving_boxes_frames(12, 64, 64)
+    boxes = np.array([[4, 4, 28, 30], [30, 20, 60, 50]], dtype=float)
+    eager, compiled = SAM2Engine(model, device="cpu"), SAM2Engine(model, device="cpu", compile=True)
+    for i, frame in enumerate(frames):
+        for engine in (eager, compiled):
+            engine.step(i, frame)
+            if i in (0, 3):
+                engine.add([i + 1], boxes[[i // 3]])
+        if eager.ids:
+            torch.testing.assert_close(compiled.mask_logits(), eager.mask_logits(), atol=1e-3, rtol=1e-3)
+    assert compiled.attention.calls == eager.attention.calls == 11

@@ -104,6 +104,8 @@ class SAM2Engine:
             grid are filled / removed, as SAM 2's own ``fill_hole_area`` (0: off).
         feature_cache: image features of this many past frames are kept on the device, so that
             ``backfill`` over them does not encode them again (the pipeline passes its look-back).
+        compile: run the memory attention (the per-object cost of a frame) through
+            ``torch.compile``: slower first frames (compiling), faster ones after (``bench/engine.py``).
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class SAM2Engine:
         max_cond_frames: int = 4,
         fill_hole_area: int = 0,
         feature_cache: int = 0,
+        compile: bool = False,
     ) -> None:
         self.model = model
         self.device = torch.device(device)
@@ -124,7 +127,7 @@ class SAM2Engine:
         self.image_size = int(model.image_size)
         self.num_maskmem = int(model.num_maskmem)
         self.max_obj_ptrs = int(model.max_obj_ptrs_in_encoder) if model.use_obj_ptrs_in_encoder else 1
-        self.attention = sam2_memory.MaskedMemoryAttention(model.memory_attention, dtype)
+        self.attention = sam2_memory.MaskedMemoryAttention(model.memory_attention, dtype, compile=compile)
         self._objects: dict[int, ObjectMemory] = {}
         self._index: int | None = None
         self._video_hw: tuple[int, int] | None = None

@@ -21,11 +21,14 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sam2.modeling.sam.transformer import RoPEAttention
 from sam2.modeling.sam2_utils import get_1d_sine_pe, select_closest_cond_frames
 
 Entry = dict[str, Any]  # one remembered frame: maskmem_features, maskmem_pos_enc, obj_ptr
@@ -174,84 +177,101 @@ def _to_device(values: list, device: torch.device) -> torch.Tensor:
 class MaskedMemoryAttention:
     """SAM 2's ``MemoryAttention`` forward over padded per-object memories, one call for the batch.
 
-    Holds the module's weights in the working dtype (cast once, not per layer and frame).
-    ``calls`` counts forwards (tests check that a frame costs one).
+    Holds the module's weights in the working dtype (cast once, not per layer and frame) and the
+    rotary tables per feature size. ``calls`` counts forwards (tests check that a frame costs one).
+    With ``compile=True`` the layer loop runs through ``torch.compile`` with dynamic shapes: one
+    compiled graph serves every object count and memory length (sizes 1 and 2+ and padded or not
+    are compiled apart, so a video compiles at most four times).
     """
 
-    def __init__(self, module: torch.nn.Module, dtype: torch.dtype) -> None:
-        self.module = module
+    def __init__(self, module: torch.nn.Module, dtype: torch.dtype, compile: bool = False) -> None:
+        weights_dtype = next(module.parameters()).dtype
+        # bf16: a copy of the (small) module in bf16 once, instead of casting per layer and frame.
+        self.module = module if weights_dtype == dtype else copy.deepcopy(module).to(dtype)
         self.dtype = dtype
         self.calls = 0
-        self._weights: dict[int, torch.Tensor] = {}
-        self._rope: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def _w(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
-        if tensor is None or tensor.dtype == self.dtype:
-            return tensor
-        key = id(tensor)
-        if key not in self._weights:
-            self._weights[key] = tensor.detach().to(self.dtype)
-        return self._weights[key]
-
-    def _linear(self, layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self._w(layer.weight), self._w(layer.bias))
-
-    def _norm(self, layer: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, layer.normalized_shape, self._w(layer.weight), self._w(layer.bias), layer.eps)
-
-    def _cos_sin(self, attn: torch.nn.Module, hw: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (id(attn), hw, device)
-        if key not in self._rope:
-            side = int(round(hw ** 0.5))
-            cis = attn.compute_cis(end_x=side, end_y=side).to(device)  # (HW, head_dim/2), complex
-            self._rope[key] = (cis.real.to(self.dtype), cis.imag.to(self.dtype))
-        return self._rope[key]
-
-    @staticmethod
-    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """RoPE as a real rotation of consecutive pairs (SAM 2 uses complex numbers in float32)."""
-        pairs = x.unflatten(-1, (-1, 2))
-        real, imag = pairs[..., 0], pairs[..., 1]
-        return torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1).flatten(-2)
-
-    def _attention(self, attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                   rope_frames: int, valid: torch.Tensor | None) -> torch.Tensor:
-        heads = attn.num_heads
-        q = self._linear(attn.q_proj, q).unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, h, Nq, d)
-        k = self._linear(attn.k_proj, k).unflatten(-1, (heads, -1)).transpose(1, 2)
-        v = self._linear(attn.v_proj, v).unflatten(-1, (heads, -1)).transpose(1, 2)
-        if hasattr(attn, "compute_cis"):  # RoPEAttention: rotate the queries and the spatial keys
-            hw = q.shape[-2]
-            cos, sin = self._cos_sin(attn, hw, q.device)
-            q = self._rotate(q, cos, sin)
-            n_rope = hw * rope_frames
-            if n_rope:
-                k_rope = self._rotate(k[:, :, :n_rope].unflatten(2, (rope_frames, hw)), cos, sin).flatten(2, 3)
-                k = torch.cat([k_rope, k[:, :, n_rope:]], dim=2) if n_rope < k.shape[2] else k_rope
-        mask = None if valid is None else valid[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self._linear(attn.out_proj, out.transpose(1, 2).flatten(2))
+        self.compiled = bool(compile)
+        self._forward = compiled_memory_attention() if compile else memory_attention
+        self._rope: dict[tuple, Rotary] = {}
 
     def __call__(self, curr: torch.Tensor, curr_pos: torch.Tensor, batch: MemoryBatch) -> torch.Tensor:
         """curr, curr_pos: (HW, B, C) current-frame features -> (HW, B, C) memory-conditioned ones."""
         self.calls += 1
-        module = self.module
         x = curr.to(self.dtype).transpose(0, 1)  # batch first
         query_pos = curr_pos.to(self.dtype).transpose(0, 1)
-        if module.pos_enc_at_input:
-            x = x + 0.1 * query_pos
-        memory, memory_pos = batch.memory.to(self.dtype), batch.pos.to(self.dtype)
-        for layer in module.layers:
-            # self-attention over the current frame
-            y = self._norm(layer.norm1, x)
-            qk = y + query_pos if layer.pos_enc_at_attn else y
-            x = x + self._attention(layer.self_attn, qk, qk, y, rope_frames=1, valid=None)
-            # cross-attention to the memory
-            y = self._norm(layer.norm2, x)
-            q = y + query_pos if layer.pos_enc_at_cross_attn_queries else y
-            k = memory + memory_pos if layer.pos_enc_at_cross_attn_keys else memory
-            x = x + self._attention(layer.cross_attn_image, q, k, memory, rope_frames=batch.frames, valid=batch.valid)
-            # feed-forward
-            y = self._norm(layer.norm3, x)
-            x = x + self._linear(layer.linear2, layer.activation(self._linear(layer.linear1, y)))
-        return self._norm(module.norm, x).transpose(0, 1)
+        hw = x.shape[1]
+        out = self._forward(self.module, x, query_pos, batch.memory.to(self.dtype), batch.pos.to(self.dtype),
+                            batch.valid, self._rotary(hw, 1, 0, x.device),
+                            self._rotary(hw, batch.frames, batch.pointer_tokens, x.device))
+        return out.transpose(0, 1)
+
+    def _rotary(self, hw: int, frames: int, extra: int, device: torch.device) -> Rotary:
+        """cos/sin of RoPE for `frames` repetitions of the HW grid, then `extra` tokens left as they are.
+
+        SAM 2 builds every memory-attention layer from one config, so the first layer's attention
+        gives the table for all (``rope_k_repeat``: each memory frame repeats the grid's)."""
+        key = (hw, frames, extra, device)
+        if key not in self._rope:
+            side = int(round(hw ** 0.5))
+            attn = self.module.layers[0].self_attn
+            if not isinstance(attn, RoPEAttention):
+                raise TypeError("SAM 2 memory attention without rotary encoding is not supported")
+            cis = attn.compute_cis(end_x=side, end_y=side).to(device)  # (HW, head_dim/2), complex
+            cos, sin = cis.real.repeat(frames, 1), cis.imag.repeat(frames, 1)
+            if extra:  # object pointers: no rotation (SAM 2's num_k_exclude_rope)
+                cos = torch.cat([cos, cos.new_ones((extra, cos.shape[1]))])
+                sin = torch.cat([sin, sin.new_zeros((extra, sin.shape[1]))])
+            self._rope[key] = (cos.to(self.dtype), sin.to(self.dtype))
+        return self._rope[key]
+
+
+Rotary = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (tokens, head_dim / 2)
+
+
+def memory_attention(module: torch.nn.Module, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
+                     memory_pos: torch.Tensor, valid: torch.Tensor | None, query_rope: Rotary,
+                     memory_rope: Rotary) -> torch.Tensor:
+    """SAM 2's memory-attention layers, batch first: x (B, HW, C) attends to memory (B, L, mem_dim).
+
+    `valid` (B, L) marks the real memory tokens (None: all); rotary tables as
+    ``MaskedMemoryAttention._rotary`` makes them. Pure tensor code, so ``torch.compile`` takes it whole.
+    """
+    if module.pos_enc_at_input:
+        x = x + 0.1 * query_pos
+    mask = None if valid is None else valid[:, None, None, :]
+    for layer in module.layers:
+        # self-attention over the current frame
+        y = layer.norm1(x)
+        qk = y + query_pos if layer.pos_enc_at_attn else y
+        x = x + _attention(layer.self_attn, qk, qk, y, query_rope, query_rope, None)
+        # cross-attention to the memory
+        y = layer.norm2(x)
+        q = y + query_pos if layer.pos_enc_at_cross_attn_queries else y
+        k = memory + memory_pos if layer.pos_enc_at_cross_attn_keys else memory
+        x = x + _attention(layer.cross_attn_image, q, k, memory, query_rope, memory_rope, mask)
+        # feed-forward
+        x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+    return module.norm(x)
+
+
+def _attention(attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_rope: Rotary,
+               k_rope: Rotary, mask: torch.Tensor | None) -> torch.Tensor:
+    heads = attn.num_heads
+    q = attn.q_proj(q).unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, h, N, d)
+    k = attn.k_proj(k).unflatten(-1, (heads, -1)).transpose(1, 2)
+    v = attn.v_proj(v).unflatten(-1, (heads, -1)).transpose(1, 2)
+    out = F.scaled_dot_product_attention(_rotate(q, *q_rope), _rotate(k, *k_rope), v, attn_mask=mask)
+    return attn.out_proj(out.transpose(1, 2).flatten(2))
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE as a real rotation of consecutive pairs (SAM 2 uses complex numbers in float32)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    real, imag = pairs[..., 0], pairs[..., 1]
+    return torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1).flatten(-2)
+
+
+@functools.cache
+def compiled_memory_attention():
+    """`memory_attention` through ``torch.compile``, once per process: every engine shares its graphs."""
+    return torch.compile(memory_attention, dynamic=True)
