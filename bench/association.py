@@ -9,7 +9,9 @@ and re-finds objects) and scores them with HOTA, IDF1, ID switches and fragmenta
     python bench/association.py --scenarios crossing reentry --seeds 0 --controls --no-appearance
 
 Every method reads the same detector and the same mask-tracker rules; ``det`` counts detector
-calls (SAM 3's rule and ByteTrack call it on every frame, DEVA's every 5 frames).
+calls (SAM 3's rule and ByteTrack call it on every frame, DEVA's every 5 frames). promptrack runs
+as users get it offline: ``configs/default.yaml`` (``detect_every``, ``tracker.lookback``, the
+association keys) and the loop's held output (``pipeline/held.py``).
 
 Example:
     >>> res = compare("control_easy")

@@ -50,7 +50,7 @@ class TrackerConfig:
     compile: bool = False  # torch.compile SAM 2's memory attention (and on CUDA its image encoder)
     max_cond_frames: int = 4  # prompted frames kept per object (the nearest ones)
     fill_hole_area: int = 8  # fill holes / drop specks up to this many cells of SAM 2's 256x256 low-res mask (0: off)
-    lookback: int = 8  # offline: a new object is also tracked back over this many earlier frames (0: off)
+    lookback: int = 8  # offline: frames held to track a new object back over them and show it once confirmed (0: off)
 
 
 @dataclass

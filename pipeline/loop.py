@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Callable, Sequence
@@ -35,6 +34,7 @@ from ..trackers.plan import apply_plan
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
+from .held import HeldFrames
 from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
@@ -140,10 +140,11 @@ class TrackingPipeline:
         """
         self.set_phrases(phrases)
         self.times = StageTimes()
-        # Offline, a new object is also carried back over the last `lookback` frames, so frames are
-        # held that long before the sinks see them. Memory: `lookback` frames, whatever the video length.
-        lookback = max(0, self.config.tracker.lookback) if self.backfiller is not None else 0
-        pending: deque[list] = deque()  # [index, frame, detections], finished but not yet written
+        # Offline, finished frames are held `lookback` frames (longer while a new track awaits its
+        # verdict) before the sinks see them: a new object is also carried back over them, and a
+        # tentative track is written only once confirmed (pipeline/held.py). Live: lookback 0.
+        lookback = max(0, self.config.tracker.lookback)
+        pending = self._held_frames(lookback)  # [index, frame, detections], finished but not yet written
         bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
         frames = Prefetcher(source, depth=prefetch)
         writer = Writer(sinks, depth=write_behind)
@@ -154,19 +155,21 @@ class TrackingPipeline:
                     if stop is not None and stop.is_set():
                         break
                     finished, births = self._track(index, frame, index - start, source.frame_time(index))
-                    if births and lookback and pending:
+                    if births and self.backfiller is not None and len(pending):
                         with self.times.timed("backfill"):
-                            self._backfill(births, list(pending)[-lookback:])
-                    pending.append([index, frame, finished])
-                    while len(pending) > lookback:
-                        writer.put(*pending.popleft())
+                            self._backfill(births, pending.recent(lookback))
+                    for entry in pending.push([index, frame, finished]):
+                        writer.put(*entry)
                     bar.update(1)
                     bar.set_postfix(objects=len(finished), refresh=False)
             finally:
                 frames.close()
-                # Held frames are finished frames: they are written even when the run stops early.
-                while pending:
-                    writer.put(*pending.popleft())
+                # Held frames are finished frames: they are written even when the run stops early
+                # (not after a sink failed: its error is what the run raises).
+                for entry in pending.flush():
+                    if writer.failed:
+                        break
+                    writer.put(*entry)
         finally:
             try:
                 writer.close()
@@ -179,6 +182,17 @@ class TrackingPipeline:
                 self.times.add("write", writer.busy)
                 self.times.add("write_wait", writer.blocked)
         return writer.written
+
+    def _held_frames(self, lookback: int) -> HeldFrames[list]:
+        """The holder of finished frames ``[index, frame, detections]`` (tentative tracks left out when written)."""
+
+        def without(entry: list, hidden: set[int]) -> list:
+            detections = entry[2]
+            entry[2] = detections[~np.isin(detections.tracker_id, list(hidden))]
+            return entry
+
+        return HeldFrames(lookback, self.config.detect_every, self.associator,
+                          ids=lambda entry: entry[2].tracker_id, without=without)
 
     def _track(self, index: int, frame: np.ndarray, offset: int, seconds: float) -> tuple[sv.Detections, list[int]]:
         """Step the tracker on one frame, detect and associate if it is a keyframe; the finished frame."""

@@ -175,6 +175,11 @@ class Writer:
             error, self._error = self._error, None
             raise error
 
+    @property
+    def failed(self) -> bool:
+        """A sink failed: nothing more can be written (the error is raised once, by put or close)."""
+        return self._abort.is_set()
+
     def put(self, index: int, frame: Any, detections: Any) -> None:
         """Queue one finished frame; raises a sink's error from an earlier frame."""
         start = time.perf_counter()

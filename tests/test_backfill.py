@@ -21,10 +21,12 @@ def red_box_detector(fire_at: int):
     return detect
 
 
-def run(video, lookback, tmp_path):
+def run(video, lookback, tmp_path, confirm_hits=1):
+    # confirm_hits=1: born confirmed (the fake SAM 2's random weights give masks no later box would
+    # match, so a second detection could not confirm the track).
     return track_video(video, "red box", output_dir=tmp_path, detector=red_box_detector(20), progress=False,
                        overrides=[f"tracker.lookback={lookback}", "tracker.image_size=128", "detect_every=5",
-                                  "output.video=false"])
+                                  "output.video=false", f"association.confirm_hits={confirm_hits}"])
 
 
 def present(result, track_id=1):
@@ -41,6 +43,13 @@ def test_object_born_at_20_is_filled_back_over_the_window(synthetic_video, fake_
     k = list(frame_15.tracker_id).index(1)
     assert frame_15.mask[k].any() and frame_15.data["class_name"][k] == "red box"
     assert isinstance(frame_15, sv.Detections)
+
+
+def test_a_tentative_track_is_never_written_offline_back_filled_frames_included(synthetic_video, fake_hub, tmp_path):
+    # Detected on keyframe 20 only, so never confirmed (two detections needed): the held output
+    # leaves it out everywhere; live (no look-back) it shows from its birth.
+    assert present(run(synthetic_video, 6, tmp_path / "held", confirm_hits=2)) == []
+    assert present(run(synthetic_video, 0, tmp_path / "live", confirm_hits=2))[0] == 20
 
 
 def test_without_lookback_the_track_starts_at_its_birth(synthetic_video, fake_hub, tmp_path):

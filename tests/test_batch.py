@@ -17,9 +17,11 @@ from promptrack.pipeline.batch_jobs import VideoJob, completed_run, plan_jobs
 from promptrack.pipeline.config import load_config
 from promptrack.pipeline.errors import InputError, PromptError
 
-# Tiny settings: 64 px SAM 2, only the random detector's surest boxes, one keyframe.
+# Tiny settings: 64 px SAM 2, only the random detector's surest boxes, one keyframe; tracks born
+# confirmed (with one keyframe no second detection could confirm them, and offline a tentative
+# track is not written).
 TINY = ["tracker.image_size=64", "detector.box_threshold=0.9999", "association.detect_on_lost=false",
-        "detect_every=100"]
+        "detect_every=100", "association.confirm_hits=1"]
 PROMPT = "red car . dog"
 
 

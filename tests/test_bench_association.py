@@ -260,3 +260,18 @@ def test_verdict_allows_003_only_to_a_method_calling_the_detector_5x_more():
     assert module.verdict({"promptrack": ours, "sam3_rule": {"idf1": 0.82, "detector_calls": 300}}) == []
     assert module.verdict({"promptrack": ours, "sam3_rule": {"idf1": 0.84, "detector_calls": 300}})
     assert module.verdict({"promptrack": ours, "deva_rule": {"idf1": 0.81, "detector_calls": 60}})
+
+
+def test_promptrack_runs_with_the_products_default_config():
+    from promptrack.pipeline.config import load_config
+
+    from assocsim.runners import product_config
+
+    default = load_config("default")
+    config = product_config()
+    assert (config.detect_every, config.tracker.lookback) == (default.detect_every, default.tracker.lookback)
+    case = build("control_easy")
+    out = run_promptrack(case, 0)
+    assert out.detector_calls >= case.scene.frames // default.detect_every  # the product's cadence, not 20
+    live = run_promptrack(case, 0, config=product_config(["tracker.lookback=0"]))
+    assert live.detector_calls == out.detector_calls  # holding frames changes the output, not the cadence

@@ -184,7 +184,9 @@ def sam3_hub(hub_env, fake_hub):
 def test_sam3_masks_prompt_sam2_through_track_video(sam3_hub, synthetic_video, tmp_path):
     result = run_cli([str(synthetic_video), "--prompt", "red car", "--detector", "sam3", "-o", str(tmp_path),
                       "--box-threshold", "0.05", "--set", "association.birth_score=0.05", "--set",
-                      "tracker.image_size=256", "--max-frames", "8", "--detect-every", "4", "--no-video", "--quiet"],
+                      "tracker.image_size=256", "--max-frames", "8", "--detect-every", "4", "--no-video", "--quiet",
+                      # born confirmed: the fake SAM 2's random-weight masks match no later detection
+                      "--set", "association.confirm_hits=1"],
                      sam3_hub)
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "boxes.tracks.json").read_text())

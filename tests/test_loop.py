@@ -35,12 +35,13 @@ class Collect:
         self.closed = True
 
 
-def sim_pipeline(case_name: str = "sam2_jumps", detect_every: int = 20, detector=None):
+def sim_pipeline(case_name: str = "sam2_jumps", detect_every: int = 20, detector=None, lookback: int = 8):
     from promptrack.pipeline.config import load_config
     from promptrack.pipeline.loop import TrackingPipeline
 
     case = build(case_name)
-    config = load_config("default", overrides=[f"detect_every={detect_every}", "device=cpu"])
+    config = load_config("default", overrides=[f"detect_every={detect_every}", "device=cpu",
+                                                          f"tracker.lookback={lookback}"])
     detector = detector or SimDetectorAdapter(SimDetector(case.scene, 0, case.detector))
     pipeline = TrackingPipeline(config, detector=detector,
                                 tracker=SimTrackerAdapter(SimMaskTracker(case.scene, 0, case.masks)))
@@ -111,7 +112,7 @@ def test_request_keyframe_and_set_phrases_from_another_thread():
         asked[int(frame)] = list(phrases)
         return inner(frame, case.scene.labels)
 
-    case, pipeline = sim_pipeline(detector=detector, detect_every=1000)
+    case, pipeline = sim_pipeline(detector=detector, detect_every=1000, lookback=0)  # live: no held frames
 
     def control(index):
         if index == 5:  # the writer thread: not the loop's thread
@@ -129,7 +130,8 @@ def test_tracks_table_does_not_depend_on_kept_frames(synthetic_video, fake_hub, 
     from test_backfill import red_box_detector
 
     options = dict(detector=red_box_detector(3), progress=False,
-                   overrides=["tracker.image_size=128", "detect_every=3", "max_frames=8"])
+                   overrides=["tracker.image_size=128", "detect_every=3", "max_frames=8",
+                              "association.confirm_hits=1"])  # born confirmed: shown
     nothing_kept = track_video(synthetic_video, "red box", output_dir=None, keep_frames=False, **options)
     kept = track_video(synthetic_video, "red box", output_dir=tmp_path, **options)
     assert nothing_kept.tracks and nothing_kept.tracks == kept.tracks

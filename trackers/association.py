@@ -247,6 +247,17 @@ class Associator:
         tracks = [self.tracks[int(i)] for i in ids]
         return [t.label for t in tracks], np.array([t.score for t in tracks], dtype=np.float32)
 
+    def confirmed(self, track_id: int) -> bool:
+        """Has a detection confirmed the track (``confirm_hits`` in all)? A held frame shows only
+        confirmed tracks (``pipeline/held.py``); an id no longer remembered counts as confirmed."""
+        track = self.tracks.get(int(track_id))
+        return track is None or track.detections >= self.params.confirm_hits
+
+    def awaiting_verdict(self, track_id: int) -> bool:
+        """Is the track tentative and shown, so that a coming keyframe confirms or drops it?"""
+        track = self.tracks.get(int(track_id))
+        return track is not None and track.state is TrackState.TENTATIVE
+
     @property
     def lost_on_last_frame(self) -> int:
         """How many tracks lost their mask on the last observed frame (a cue for an extra keyframe)."""

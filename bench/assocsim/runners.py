@@ -1,9 +1,11 @@
 """The two compared methods, run on a simulated scene, and their scoring.
 
-- ``run_promptrack``: the frame loop of ``pipeline/loop.py`` in miniature: every frame the mask
-  tracker steps and the associator observes; on keyframes (``DetectionCadence``) the detector
-  runs, the associator plans, and ``trackers.plan.apply_plan`` (the loop's own function) carries
-  the plan out on the mask tracker.
+- ``run_promptrack``: the frame loop of ``pipeline/loop.py`` in miniature, configured as the
+  product's ``configs/default.yaml`` (``product_config``): every frame the mask tracker steps and
+  the associator observes; on keyframes (``DetectionCadence``) the detector runs, the associator
+  plans, and ``trackers.plan.apply_plan`` (the loop's own function) carries the plan out on the
+  mask tracker; finished frames go through ``pipeline.held.HeldFrames`` (the loop's own holder:
+  look-back, tentative tracks written only once confirmed).
 - ``run_gsam2_rule``: Grounded-SAM-2's continuous-id demo rule: a keyframe every 20 frames; each
   detection is segmented (box prompt) and takes the id of the *first* tracked mask it overlaps
   at mask IoU > 0.8, else a brand-new id; then the video state is reset and only this keyframe's
@@ -22,9 +24,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
+from promptrack.pipeline.config import Config, load_config
+from promptrack.pipeline.held import HeldFrames
 from promptrack.trackers.association import AssociationParams, Associator
 from promptrack.trackers.cadence import DetectionCadence
 from promptrack.trackers.plan import apply_plan
@@ -48,13 +53,32 @@ def _shown(masks: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     return {i: m for i, m in masks.items() if np.count_nonzero(m) >= MIN_AREA}
 
 
+def product_config(overrides: Sequence[str] = ()) -> Config:
+    """promptrack as users get it: ``configs/default.yaml`` (cadence, look-back, association), plus `overrides`."""
+    return load_config("default", overrides=list(overrides))
+
+
 def run_promptrack(case: Case, seed: int = 0, params: AssociationParams | None = None,
-                   cadence: DetectionCadence | None = None, appearance: bool = True) -> Output:
+                   cadence: DetectionCadence | None = None, appearance: bool = True,
+                   config: Config | None = None) -> Output:
+    """The loop of ``pipeline/loop.py`` on a simulated scene, configured as `config` (default: the product's).
+
+    `params` / `cadence` replace the config's association parameters / detection cadence. Frames
+    are held ``tracker.lookback`` frames as offline runs do (``pipeline/held.py``: tentative tracks
+    are written only once confirmed). The simulated mask tracker cannot track backwards, so there
+    is no back-fill of newborn objects (the pipeline's SAM 2 engine has one).
+    """
+    config = config or product_config()
     scene = case.scene
     detector = SimDetector(scene, seed, case.detector)
     tracker = SimMaskTracker(scene, seed, case.masks)
-    assoc = Associator(params or AssociationParams())
-    cadence = cadence or DetectionCadence(every=20)
+    assoc = Associator(params or AssociationParams.from_config(config.association))
+    a = config.association
+    cadence = cadence or DetectionCadence(every=config.detect_every, on_lost=a.detect_on_lost,
+                                          count_jump=a.detect_on_count_jump, min_gap=a.detect_min_gap)
+    held: HeldFrames[dict[int, np.ndarray]] = HeldFrames(
+        config.tracker.lookback, cadence.every, assoc, ids=list,
+        without=lambda masks, hidden: {i: m for i, m in masks.items() if i not in hidden})
     out = Output()
     for t in range(scene.frames):
         masks = tracker.step(t)
@@ -71,7 +95,8 @@ def run_promptrack(case: Case, seed: int = 0, params: AssociationParams | None =
             apply_plan(tracker, plan)  # the loop's own function (trackers/plan.py)
             masks = tracker.current()
             out.revivals += len(plan.revivals)
-        out.frames.append(_shown(masks))
+        out.frames += held.push(_shown(masks))  # the loop's own holder (pipeline/held.py)
+    out.frames += held.flush()
     out.detector_calls = detector.calls
     out.merges = len(assoc.merges)
     return out
