@@ -22,6 +22,13 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 300  # seconds per cell; a whole notebook takes about a minute on a 2-core CPU
 PICTURES = ("image/png", "image/jpeg", "image/svg+xml")
+FAKE_WEIGHTS_CELL = """
+import promptrack.pipeline.config as _config
+_load_config = _config.load_config
+def _born_confirmed(preset="default", overrides=(), **values):
+    return _load_config(preset, [*overrides, "association.confirm_hits=1"], **values)
+_config.load_config = _born_confirmed
+"""
 
 
 def test_the_notebooks_are_there():
@@ -48,6 +55,9 @@ def test_notebook_runs(path, assets, hub_env):
     if "live" in path.stem:
         rtsp_server_binary()  # the live notebook starts its own RTSP relay on loopback
     notebook = nbformat.read(path, as_version=4)
+    # First, a cell for the fake hub's random SAM 2 weights: their masks never meet a second
+    # detection, so offline no track would ever be confirmed and written; born confirmed instead.
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(FAKE_WEIGHTS_CELL))
     # Last, a cell that says which interpreter and which hub the kernel had.
     notebook.cells.append(nbformat.v4.new_code_cell(
         "import os, sys; print(sys.executable); print(os.environ.get('HF_HOME'), os.environ.get('HF_HUB_OFFLINE'))"))
