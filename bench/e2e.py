@@ -120,6 +120,7 @@ def run_promptrack(args, config, detector, outputs_dir: Path | None) -> dict:
     # A fresh engine on the same weights; the detector is shared (loaded once).
     pipeline = TrackingPipeline(config, detector=detector, tracker=build_sam2_tracker(config, args.device))
     source = TimedSource(open_source(args.video, max_frames=args.frames, decoder=config.input.video_decoder))
+    carried = _count_carried(pipeline.tracker)
     count = Count()
     outputs = open_sinks(config, outputs_dir, source.info, args.phrases, _model_names(config), extra=[count])
     clock: dict[str, float] = {}

@@ -206,7 +206,7 @@ class MaskedMemoryAttention:
         return out.transpose(0, 1)
 
     def _rotary(self, hw: int, frames: int, extra: int, device: torch.device) -> Rotary:
-        """cos/sin of RoPE for `frames` repetitions of the HW grid, then `extra` tokens left as they are.
+        """RoPE's angles for `frames` repetitions of the HW grid, then `extra` tokens left as they are.
 
         SAM 2 builds every memory-attention layer from one config, so the first layer's attention
         gives the table for all (``rope_k_repeat``: each memory frame repeats the grid's)."""
@@ -217,15 +217,14 @@ class MaskedMemoryAttention:
             if not isinstance(attn, RoPEAttention):
                 raise TypeError("SAM 2 memory attention without rotary encoding is not supported")
             cis = attn.compute_cis(end_x=side, end_y=side).to(device)  # (HW, head_dim/2), complex
-            cos, sin = cis.real.repeat(frames, 1), cis.imag.repeat(frames, 1)
+            cis = cis.repeat(frames, 1)
             if extra:  # object pointers: no rotation (SAM 2's num_k_exclude_rope)
-                cos = torch.cat([cos, cos.new_ones((extra, cos.shape[1]))])
-                sin = torch.cat([sin, sin.new_zeros((extra, sin.shape[1]))])
-            self._rope[key] = (cos.to(self.dtype), sin.to(self.dtype))
+                cis = torch.cat([cis, cis.new_ones((extra, cis.shape[1]))])
+            self._rope[key] = (cis, cis.real.to(self.dtype), cis.imag.to(self.dtype))
         return self._rope[key]
 
 
-Rotary = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (tokens, head_dim / 2)
+Rotary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (cis complex, cos, sin), each (tokens, head_dim / 2)
 
 
 def memory_attention(module: torch.nn.Module, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
@@ -260,12 +259,17 @@ def _attention(attn: torch.nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch
     q = attn.q_proj(q).unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, h, N, d)
     k = attn.k_proj(k).unflatten(-1, (heads, -1)).transpose(1, 2)
     v = attn.v_proj(v).unflatten(-1, (heads, -1)).transpose(1, 2)
-    out = F.scaled_dot_product_attention(_rotate(q, *q_rope), _rotate(k, *k_rope), v, attn_mask=mask)
+    out = F.scaled_dot_product_attention(_rotate(q, q_rope), _rotate(k, k_rope), v, attn_mask=mask)
     return attn.out_proj(out.transpose(1, 2).flatten(2))
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE as a real rotation of consecutive pairs (SAM 2 uses complex numbers in float32)."""
+def _rotate(x: torch.Tensor, rope: Rotary) -> torch.Tensor:
+    """RoPE: each consecutive pair of channels turned by its angle. In float32 as SAM 2 does it (one
+    complex product, the fastest on a CPU); in a half type as a real rotation in that type (no round
+    trip through float32 per layer)."""
+    cis, cos, sin = rope
+    if x.dtype == torch.float32:
+        return torch.view_as_real(torch.view_as_complex(x.unflatten(-1, (-1, 2))) * cis).flatten(-2)
     pairs = x.unflatten(-1, (-1, 2))
     real, imag = pairs[..., 0], pairs[..., 1]
     return torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1).flatten(-2)
