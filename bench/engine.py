@@ -18,7 +18,11 @@ reference is then driven as a stream would drive it: at each birth, the box is a
 ``propagate_in_video`` restarts from that frame.
 
 Speed ratios are measured in one more process that runs both methods frame by frame in turn
-(``--pair-frames``), so a load that changes during the run hits both alike.
+(``--pair-frames``), so a load that changes during the run hits both alike. ``--breakdown N`` times
+N engine frames part by part (image encoder, memory attention, mask decoder, memory encoder,
+memory layout, post-processing) once every object is born. ``--compile`` runs the engine's memory
+attention through ``torch.compile``; compiling (a throwaway engine through the same births first)
+is reported apart as ``compile_s``.
 
 Prints one JSON object: {"config": ..., "interleaved": [{"objects", "engine_ms_per_frame",
 "reference_ms_per_frame", "ratio"}, ...], "runs": [{"method", "frames", "objects", "ms_per_frame",
@@ -214,6 +218,62 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
             "max_memory_attention_calls_per_frame": calls, "compile_s": round(compile_s, 1)}
 
 
+def run_breakdown(frames: int, objects: int, image_size: int, device: str, compile_: bool, folder: str) -> dict:
+    """Where an engine frame goes: ms/frame in the image encoder, the memory attention, the mask
+    decoder ("heads"), the memory encoder, the memory layout and the post-processing, once every
+    object is born (timers around the engine's calls; on CUDA each one synchronises first)."""
+    import collections
+
+    import torch
+
+    from promptrack.trackers import sam2_memory
+    from promptrack.trackers.sam2_engine import SAM2Engine
+
+    model = _model(image_size, device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if compile_:
+        _warm_up(model, device, dtype, image_size, objects)
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=compile_)
+    spent: collections.Counter = collections.Counter()
+
+    def timed(name, call):
+        def wrapper(*args, **kwargs):
+            _sync(device)
+            started = time.perf_counter()
+            out = call(*args, **kwargs)
+            _sync(device)
+            spent[name] += time.perf_counter() - started
+            return out
+        return wrapper
+
+    engine._encode = timed("image_encoder", engine._encode)
+    engine.attention = timed("memory_attention", engine.attention)
+    model._forward_sam_heads = timed("mask_decoder", model._forward_sam_heads)
+    model._encode_new_memory = timed("memory_encoder", model._encode_new_memory)
+    engine._postprocess = timed("postprocess", engine._postprocess)
+    build = sam2_memory.MemoryBatch.build
+    sam2_memory.MemoryBatch.build = timed("memory_layout", build)
+    boxes = first_boxes(image_size, objects)
+    first = max(BIRTHS) + WARMUP  # every object born, its memory full
+    try:
+        for t in range(first + frames):
+            frame = make_frame(t, image_size, objects)
+            if t == first:
+                spent.clear()
+                _sync(device)
+                started = time.perf_counter()
+            engine.step(t, frame)
+            engine.current()
+            if t in BIRTHS:
+                engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
+        _sync(device)
+        total = time.perf_counter() - started
+    finally:
+        sam2_memory.MemoryBatch.build = build
+    per_frame = {name: round(1000 * seconds / frames, 2) for name, seconds in spent.most_common()}
+    return {"ms_per_frame": 1000 * total / frames, "breakdown_ms_per_frame": per_frame}
+
+
 def _warm_up(model, device: str, dtype, image_size: int, objects: int) -> float:
     """Seconds to compile the engine's memory attention for every shape the run will meet: a
     throwaway engine goes through the same births first (compiled graphs are shared per process)."""
@@ -247,7 +307,7 @@ def worker(args: argparse.Namespace) -> None:
     BIRTHS = births(args.k, args.stagger)
 
     torch.set_grad_enabled(False)
-    run = {"engine": run_engine, "reference": run_reference, "pair": run_pair}[args.worker]
+    run = {"engine": run_engine, "reference": run_reference, "pair": run_pair, "breakdown": run_breakdown}[args.worker]
     with torch.inference_mode():
         result = run(args.n, args.k, args.image_size, args.device, args.compile, args.folder)
     result.update(method=args.worker, frames=args.n, objects=args.k, peak_rss_mb=round(peak_rss_mb(), 1),
@@ -312,7 +372,9 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     p.add_argument("--pair-frames", type=int, default=100,
                    help="frames of the interleaved speed comparison (0: skip)")
-    p.add_argument("--worker", choices=["engine", "reference", "pair"], help=argparse.SUPPRESS)
+    p.add_argument("--breakdown", type=int, default=0,
+                   help="frames of a per-part timing of the engine (image encoder, memory attention, ...; 0: skip)")
+    p.add_argument("--worker", choices=["engine", "reference", "pair", "breakdown"], help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--k", type=int, help=argparse.SUPPRESS)
     p.add_argument("--folder", help=argparse.SUPPRESS)
@@ -324,13 +386,16 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    runs, pairs = [], []
+    runs, pairs, breakdowns = [], [], []
     with tempfile.TemporaryDirectory(prefix="promptrack-bench-") as tmp:
         for objects in args.objects if args.pair_frames else []:
             folder = Path(tmp) / f"{objects}obj_pair"
             write_jpegs(folder, args.pair_frames, objects, args.image_size)
             pairs.append(_spawn(args, "pair", args.pair_frames, objects, folder))
             print(json.dumps(pairs[-1]), file=sys.stderr, flush=True)
+        for objects in args.objects if args.breakdown else []:
+            breakdowns.append(_spawn(args, "breakdown", args.breakdown, objects, Path(tmp)))
+            print(json.dumps(breakdowns[-1]), file=sys.stderr, flush=True)
         for frames in args.frames:
             for objects in args.objects:
                 folder = Path(tmp) / f"{objects}obj_{frames}"
@@ -342,10 +407,12 @@ def main() -> None:
     report = {"config": {"model": f"sam2.1-hiera-{args.model} (random weights)", "image_size": args.image_size,
                          "stagger": args.stagger,
                          "device": args.device, "compile": args.compile, "hardware": hardware()},
-              "interleaved": pairs, "runs": runs}
+              "interleaved": pairs, "breakdown": breakdowns, "runs": runs}
     if args.json:
         print(json.dumps(report, indent=1))
         return
+    for part in breakdowns:
+        print(f"breakdown, {part['objects']} objects: {part['ms_per_frame']} ms/frame: {part['breakdown_ms_per_frame']}")
     for pair in pairs:
         print(f"interleaved, {pair['objects']} objects: engine {pair['engine_ms_per_frame']:.1f} ms/frame, "
               f"reference {pair['reference_ms_per_frame']:.1f} ms/frame, ratio {pair.get('ratio', 0):.2f}, "
