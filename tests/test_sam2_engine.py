@@ -108,6 +108,8 @@ def test_objects_born_on_ten_frames_cost_one_memory_attention_a_frame():
         if i < 10:
             engine.add([i + 1], boxes[i:i + 1])
     assert calls[-1] == 10 and any(padded)
+    # rotary tables kept: the grid's and the last memory layout's, however many layouts came by
+    assert len(attention._rope) <= 2
     batched = engine.mask_logits()
 
     for k in (0, 4, 9):  # alone, object k runs with no padding at all

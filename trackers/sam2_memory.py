@@ -209,22 +209,39 @@ class MaskedMemoryAttention:
         """RoPE's angles for `frames` repetitions of the HW grid, then `extra` tokens left as they are.
 
         SAM 2 builds every memory-attention layer from one config, so the first layer's attention
-        gives the table for all (``rope_k_repeat``: each memory frame repeats the grid's)."""
+        gives the table for all (``rope_k_repeat``: each memory frame repeats the grid's). Kept: the
+        grid's table per size, and the table of the last memory layout only (at 1024 px one is tens
+        of MB; the layout stays the same from frame to frame once objects are a few frames old)."""
         key = (hw, frames, extra, device)
-        if key not in self._rope:
-            side = int(round(hw ** 0.5))
+        if key in self._rope:
+            return self._rope[key]
+        grid = self._rope.get((hw, 1, 0, device))
+        if grid is None:
             attn = self.module.layers[0].self_attn
             if not isinstance(attn, RoPEAttention):
                 raise TypeError("SAM 2 memory attention without rotary encoding is not supported")
-            cis = attn.compute_cis(end_x=side, end_y=side).to(device)  # (HW, head_dim/2), complex
-            cis = cis.repeat(frames, 1)
-            if extra:  # object pointers: no rotation (SAM 2's num_k_exclude_rope)
-                cis = torch.cat([cis, cis.new_ones((extra, cis.shape[1]))])
-            self._rope[key] = (cis, cis.real.to(self.dtype), cis.imag.to(self.dtype))
+            side = int(round(hw ** 0.5))
+            grid = self._table(attn.compute_cis(end_x=side, end_y=side).to(device))  # (HW, head_dim/2)
+            self._rope[(hw, 1, 0, device)] = grid
+        if (frames, extra) == (1, 0):
+            return grid
+        cis = grid[0].repeat(frames, 1)
+        if extra:  # object pointers: no rotation (SAM 2's num_k_exclude_rope)
+            cis = torch.cat([cis, cis.new_ones((extra, cis.shape[1]))])
+        for old in [k for k in self._rope if k[1:3] != (1, 0)]:
+            del self._rope[old]
+        self._rope[key] = self._table(cis, keep_complex=False)
         return self._rope[key]
 
+    def _table(self, cis: torch.Tensor, keep_complex: bool = True) -> Rotary:
+        """The angles in the form `_rotate` uses for this dtype: complex in float32, cos/sin in a half
+        type (where the complex form is kept only for the grid, to build layouts from)."""
+        if self.dtype == torch.float32:
+            return cis, None, None
+        return (cis if keep_complex else None), cis.real.to(self.dtype), cis.imag.to(self.dtype)
 
-Rotary = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (cis complex, cos, sin), each (tokens, head_dim / 2)
+
+Rotary = tuple  # (cis complex, cos, sin), each (tokens, head_dim / 2); cos/sin None in float32
 
 
 def memory_attention(module: torch.nn.Module, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
