@@ -98,6 +98,12 @@ def _model(image_size: int, device: str):
     return load_sam2_model(CONFIG, None, device, image_size)
 
 
+def _add_births(engine, t: int, boxes: np.ndarray) -> None:
+    """Start the objects born on frame `t` (object k gets id k + 1 and box k)."""
+    if t in BIRTHS:
+        engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
+
+
 def births(objects: int, stagger: int) -> dict[int, list[int]]:
     """Frame -> indices of the objects born on it (object k on frame k*stagger)."""
     out: dict[int, list[int]] = {}
@@ -126,6 +132,7 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     compile_s = _warm_up(model, device, dtype, image_size, objects) if compile_ else 0.0
     engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=compile_)
+    boxes = first_boxes(image_size, objects)
     samples, elapsed = {}, 0.0
     for t in range(frames):
         frame = make_frame(t, image_size, objects)  # decoding is not timed: the reference's is not either
@@ -135,8 +142,7 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
         _sync(device)
         if t >= WARMUP:
             elapsed += time.perf_counter() - start
-        if t in BIRTHS:
-            engine.add([k + 1 for k in BIRTHS[t]], first_boxes(image_size, objects)[BIRTHS[t]])
+        _add_births(engine, t, boxes)
         if t in _checkpoints(frames):
             samples[t + 1] = round(rss_mb(), 1)
     tensor_mb = sum(x.numel() * x.element_size() for m in engine._objects.values()
@@ -203,8 +209,7 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
             before = engine.attention.calls
             engine.step(t, frame)
             calls = max(calls, engine.attention.calls - before)
-            if t in BIRTHS:
-                engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
+            _add_births(engine, t, boxes)
             _sync(device)
             b = time.perf_counter()
             next(reference)  # the reference adds its boxes inside this call: its prompting is timed too
@@ -264,8 +269,7 @@ def run_breakdown(frames: int, objects: int, image_size: int, device: str, compi
                 started = time.perf_counter()
             engine.step(t, frame)
             engine.current()
-            if t in BIRTHS:
-                engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
+            _add_births(engine, t, boxes)
         _sync(device)
         total = time.perf_counter() - started
     finally:
@@ -285,8 +289,7 @@ def _warm_up(model, device: str, dtype, image_size: int, objects: int) -> float:
     started = time.perf_counter()
     for t in range(max(BIRTHS) + 3):
         engine.step(t, make_frame(t, image_size, objects))
-        if t in BIRTHS:
-            engine.add([k + 1 for k in BIRTHS[t]], boxes[BIRTHS[t]])
+        _add_births(engine, t, boxes)
     _sync(device)
     return time.perf_counter() - started
 

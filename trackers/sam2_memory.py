@@ -190,7 +190,6 @@ class MaskedMemoryAttention:
         self.module = module if weights_dtype == dtype else copy.deepcopy(module).to(dtype)
         self.dtype = dtype
         self.calls = 0
-        self.compiled = bool(compile)
         self._forward = compiled_memory_attention() if compile else memory_attention
         self._rope: dict[tuple, Rotary] = {}
 
