@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from conftest import run_cli
+from conftest import missing, run_cli
 from promptrack.pipeline import codecs
-from promptrack.pipeline.codecs import CUVID, choose_decoder, choose_encoder, pick_encoder
+from promptrack.pipeline.codecs import CUVID, choose_decoder, choose_encoder
 from promptrack.pipeline.config import load_config
 from promptrack.pipeline.errors import CodecError, ConfigError
 from promptrack.pipeline.outputs import LiveOutputs, open_sinks
@@ -129,7 +129,7 @@ def test_real_probe_gives_a_reason_where_nvenc_cannot_open():
     if Path("/dev/nvidiactl").exists():
         pytest.skip("an NVIDIA device is present: NVENC may open here")
     if not codecs.codec_exists("h264_nvenc"):
-        pytest.skip("this PyAV has no h264_nvenc")
+        missing("this PyAV has no h264_nvenc (the PyAV wheel the project installs has it)")
     codecs.encoder_open_error.cache_clear()
     why = codecs.encoder_open_error("h264_nvenc", 160, 120)
     assert isinstance(why, str) and why  # compiled in, does not open: exactly the case auto must survive
