@@ -9,6 +9,9 @@ later detection confirms it.
 - ... unless it shows a track still awaiting its verdict (tentative): then it waits for that
   verdict (the next regular keyframe at the latest), until it is ``lookback + detect_every``
   frames old (so a newborn's back-filled frames wait too), and never more than ``3 * lookback``.
+- The frames a newborn will be carried back over (:meth:`HeldFrames.wait_for`) wait for its
+  verdict the same way, so a tracker may back-fill it only once it is confirmed: no work is spent
+  carrying back a false positive that the next keyframe drops.
 - When written, tracks never confirmed are left out of it: a false positive dropped as
   unconfirmed never appears in the output; a confirmed track shows from its first held frame.
 - Live (``lookback`` 0): nothing is held, nothing is hidden (a new track shows at once).
@@ -59,6 +62,7 @@ class HeldFrames(Generic[Entry]):
         self.limit = min(self.lookback + max(1, int(detect_every)), 3 * self.lookback)
         self.verdicts, self._ids, self._without = verdicts, ids, without
         self._held: deque[Entry] = deque()
+        self._waits: deque[set[int]] = deque()  # per held entry: ids of newborns it waits for (wait_for)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -67,15 +71,23 @@ class HeldFrames(Generic[Entry]):
         """The newest `count` held entries, oldest first (the frames a newborn object is carried back over)."""
         return list(self._held)[-count:] if count > 0 else []
 
+    def wait_for(self, track_id: int, count: int) -> None:
+        """The newest `count` held entries (the frames before a newborn's birth, which it may be
+        carried back over once confirmed) also wait for `track_id`'s verdict."""
+        for waits in list(self._waits)[-count:] if count > 0 else []:
+            waits.add(int(track_id))
+
     def push(self, entry: Entry) -> list[Entry]:
         """Hold `entry` (the newest frame); the entries now due for writing, oldest first."""
         if not self.lookback:
             return [entry]
         self._held.append(entry)
+        self._waits.append(set())
         out = []
         while len(self._held) > self.lookback:
-            if len(self._held) <= self.limit and self._awaiting(self._held[0]):
+            if len(self._held) <= self.limit and self._awaiting(self._held[0], self._waits[0]):
                 break
+            self._waits.popleft()
             out.append(self._release(self._held.popleft()))
         return out
 
@@ -83,10 +95,11 @@ class HeldFrames(Generic[Entry]):
         """Every held entry, oldest first (end of the run; tracks still tentative are left out)."""
         out = [self._release(e) for e in self._held]
         self._held.clear()
+        self._waits.clear()
         return out
 
-    def _awaiting(self, entry: Entry) -> bool:
-        return any(self.verdicts.awaiting_verdict(int(i)) for i in self._ids(entry))
+    def _awaiting(self, entry: Entry, waits: set[int]) -> bool:
+        return any(self.verdicts.awaiting_verdict(int(i)) for i in [*self._ids(entry), *waits])
 
     def _release(self, entry: Entry) -> Entry:
         hidden = {int(i) for i in self._ids(entry) if not self.verdicts.confirmed(int(i))}

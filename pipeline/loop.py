@@ -69,8 +69,16 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
         model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
     return SAM2Engine(model, device=device, dtype=getattr(torch, dtype),
                       max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area,
-                      # back-fill reads the look-back frames' image features from this cache (no re-encoding)
-                      feature_cache=max(0, config.tracker.lookback), compile=config.tracker.compile)
+                      # back-fill reads the look-back frames' image features from this cache (no re-encoding);
+                      # it may wait a detection period for a newborn's verdict (TrackingPipeline._backfill_confirmed)
+                      feature_cache=backfill_reach(config), compile=config.tracker.compile)
+
+
+def backfill_reach(config: Config) -> int:
+    """How far back from the current frame a back-fill may read: the look-back before a newborn's
+    birth plus the detection period its verdict may take (0 when there is no look-back)."""
+    lookback = max(0, config.tracker.lookback)
+    return lookback + max(1, config.detect_every) if lookback else 0
 
 
 class TrackingPipeline:
@@ -107,6 +115,7 @@ class TrackingPipeline:
         self._keyframe_requested = False
         self._detect_pool: ThreadPoolExecutor | None = None
         self._detect_stream = torch.cuda.Stream() if self.device.startswith("cuda") else None
+        self._unfilled: dict[int, int] = {}  # newborn id -> its birth frame, until carried back or dropped
 
     # -- control, from any thread -------------------------------------------------------------
     def request_keyframe(self) -> None:
@@ -140,6 +149,7 @@ class TrackingPipeline:
         """
         self.set_phrases(phrases)
         self.times = StageTimes()
+        self._unfilled = {}
         # Offline, finished frames are held `lookback` frames (longer while a new track awaits its
         # verdict) before the sinks see them: a new object is also carried back over them, and a
         # tentative track is written only once confirmed (pipeline/held.py). Live: lookback 0.
@@ -155,9 +165,8 @@ class TrackingPipeline:
                     if stop is not None and stop.is_set():
                         break
                     finished, births = self._track(index, frame, index - start, source.frame_time(index))
-                    if births and self.backfiller is not None and len(pending):
-                        with self.times.timed("backfill"):
-                            self._backfill(births, pending.recent(lookback))
+                    if self.backfiller is not None and lookback:
+                        self._backfill_confirmed(index, births, pending)
                     for entry in pending.push([index, frame, finished]):
                         writer.put(*entry)
                     bar.update(1)
@@ -264,9 +273,37 @@ class TrackingPipeline:
         changed = apply_plan(self.tracker, plan, found.mask)
         return [b.track_id for b in plan.births], changed
 
-    def _backfill(self, ids: list[int], held: list[list]) -> None:
-        """Add the masks of objects born now to the held (not yet written) frames before it."""
-        filled = self.backfiller.backfill(ids, [(index, frame) for index, frame, _ in held])
+    def _backfill_confirmed(self, index: int, births: list[int], pending: HeldFrames[list]) -> None:
+        """Carry newborns back over the held frames before their birth, once a keyframe confirms them.
+
+        Back-fill costs one tracking step per look-back frame, and an open-set detector's false
+        positives are dropped at the next keyframe: so a tentative newborn is carried back only
+        once confirmed (the frames before its birth wait for the verdict, ``HeldFrames.wait_for``);
+        one dropped first costs nothing. Where the verdict could come after those frames are
+        written (a detection period over the hold's limit), newborns are carried back at birth.
+        """
+        lookback = pending.lookback
+        hits = self.config.association.confirm_hits
+        defer = (hits - 1) * max(1, self.config.detect_every) <= pending.limit - lookback
+        for track_id in births:
+            self._unfilled[track_id] = index
+            pending.wait_for(track_id, lookback)
+        due: dict[int, list[int]] = {}  # birth frame -> ids
+        for track_id, born in list(self._unfilled.items()):
+            if not defer or self.associator.confirmed(track_id):
+                due.setdefault(born, []).append(track_id)
+            elif self.associator.awaiting_verdict(track_id):
+                continue
+            del self._unfilled[track_id]  # carried back now, or dropped before any verdict
+        for born, ids in due.items():
+            held = [entry for entry in pending.recent(len(pending)) if born - lookback <= entry[0] < born]
+            if held:
+                with self.times.timed("backfill"):
+                    self._backfill(ids, held, born)
+
+    def _backfill(self, ids: list[int], held: list[list], born: int) -> None:
+        """Add the masks of objects born on frame `born` to the held (not yet written) frames before it."""
+        filled = self.backfiller.backfill(ids, [(index, frame) for index, frame, _ in held], start=born)
         for entry in held:
             index, _, detections = entry
             extra = filled.get(index)

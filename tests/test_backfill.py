@@ -3,17 +3,19 @@
 import numpy as np
 import supervision as sv
 
+from live_helpers import ColourTracker, colour_mask
 from promptrack.pipeline import track_video
 from promptrack.pipeline.detectors import make_detections
+from promptrack.trackers.base import detections_from_masks
 
 
-def red_box_detector(fire_at: int):
-    """Finds the red box of the synthetic video, but only on frame `fire_at` (read off its position)."""
+def red_box_detector(*fire_at: int):
+    """Finds the red box of the synthetic video, but only on the frames `fire_at` (read off its position)."""
 
     def detect(frame: np.ndarray, phrases):
         red = (frame[..., 0] > 150) & (frame[..., 1] < 100) & (frame[..., 2] < 100)
         ys, xs = np.nonzero(red)
-        if xs.size and round((xs.min() - 10) / 3) == fire_at:
+        if xs.size and round((xs.min() - 10) / 3) in fire_at:
             box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], float)
             return make_detections(box, np.array([0.9]), np.array([0]), phrases)
         return make_detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int), phrases)
@@ -55,6 +57,81 @@ def test_a_tentative_track_is_never_written_offline_back_filled_frames_included(
 def test_without_lookback_the_track_starts_at_its_birth(synthetic_video, fake_hub, tmp_path):
     result = run(synthetic_video, 0, tmp_path)
     assert present(result)[0] == 20 and result.tracks[0]["first_frame"] == 20
+
+
+class RecordingColourTracker(ColourTracker):
+    """The colour stub with back-fill (an object is its colour on any frame); records each call as
+    (frame in hand, ids, frames filled, birth frame)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index, self.calls = -1, []
+
+    def step(self, index, frame):
+        self.index = index
+        return super().step(index, frame)
+
+    def backfill(self, ids, frames, start=None):
+        self.calls.append((self.index, list(ids), [i for i, _ in frames], start))
+        return {i: detections_from_masks(list(ids), np.stack([colour_mask(f, self._colour[k]) for k in ids]))
+                for i, f in frames}
+
+
+def loop_with_backfill(video, fire_at, confirm_hits):
+    from promptrack.pipeline.config import load_config
+    from promptrack.pipeline.loop import TrackingPipeline
+    from promptrack.pipeline.sources import open_source
+
+    config = load_config("default", overrides=["device=cpu", "detect_every=5", "tracker.lookback=4",
+                                                f"association.confirm_hits={confirm_hits}"])
+    tracker, written = RecordingColourTracker(), []
+    sink = type("Sink", (), {"write": lambda self, i, f, d: written.append((i, d)), "close": lambda self: None})()
+    pipeline = TrackingPipeline(config, detector=red_box_detector(*fire_at), tracker=tracker)
+    pipeline.run(open_source(video), ["red box"], [sink], progress=False)
+    return tracker.calls, [i for i, d in written if 1 in d.tracker_id]
+
+
+def test_a_newborn_is_carried_back_once_confirmed_and_a_dropped_one_never(synthetic_video):
+    # Born on keyframe 10, confirmed on keyframe 15: carried back over 6-9 at frame 15 (its frames waited).
+    calls, shown = loop_with_backfill(synthetic_video, (10, 15), confirm_hits=2)
+    assert calls == [(15, [1], [6, 7, 8, 9], 10)]
+    assert shown[:12] == list(range(6, 18))
+    # Never detected again: dropped at keyframe 15, never carried back, never written.
+    calls, shown = loop_with_backfill(synthetic_video, (10,), confirm_hits=2)
+    assert calls == [] and shown == []
+    # Born confirmed: carried back at once.
+    calls, shown = loop_with_backfill(synthetic_video, (10,), confirm_hits=1)
+    assert calls == [(10, [1], [6, 7, 8, 9], 10)] and shown[0] == 6
+
+
+def test_backfill_asked_at_the_verdict_equals_backfill_at_birth():
+    """A newborn carried back frames later (from its birth frame's prompt) gets the masks it would
+    have got at birth, from cached features (the pipeline's cache reaches look-back + detection period)."""
+    import torch
+
+    from conftest import moving_boxes_frames
+    from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+
+    torch.manual_seed(6)
+    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
+    encoded = []
+    forward_image = model.forward_image
+    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    frames = moving_boxes_frames(14, 64, 80)
+    results = []
+    for later in (0, 4):
+        engine = SAM2Engine(model, device="cpu", feature_cache=10)
+        for i in range(10):
+            engine.step(i, frames[i])
+        engine.add([1], np.array([[10, 20, 40, 60]], float))
+        for i in range(10, 10 + later):
+            engine.step(i, frames[i])
+        encoded.clear()
+        results.append(engine.backfill([1], [(i, frames[i]) for i in range(4, 9)], start=9))
+        assert encoded == [] and engine.ids == [1]
+    assert sorted(results[0]) == sorted(results[1]) == list(range(4, 9))
+    for index, dets in results[0].items():
+        np.testing.assert_array_equal(dets.mask, results[1][index].mask)
 
 
 def test_backfill_reuses_cached_features_and_gives_the_same_masks():

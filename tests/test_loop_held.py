@@ -62,6 +62,16 @@ def test_the_wait_is_bounded_by_lookback_plus_detect_every_and_three_lookbacks()
         assert len(held) == limit
 
 
+def test_frames_before_a_birth_wait_for_the_newborns_verdict_when_asked():
+    verdicts = Verdicts(t9="tentative")
+    held = holder(2, 5, verdicts)
+    [held.push((t, [1])) for t in range(4)]  # frames 0, 1 written; 2, 3 held
+    held.wait_for(9, 2)  # track 9 born on frame 4: frames 2 and 3 wait for its verdict
+    assert [held.push((t, [1, 9])) for t in range(4, 7)] == [[]] * 3
+    verdicts.states[9] = "confirmed"
+    assert held.push((7, [1, 9])) == [(2, [1]), (3, [1]), (4, [1, 9]), (5, [1, 9])]
+
+
 def test_flush_leaves_out_tracks_still_tentative_at_the_end():
     held = holder(4, 10, Verdicts(t1="tentative", t2="confirmed"))
     [held.push((t, [1, 2])) for t in range(3)]

@@ -92,8 +92,10 @@ class AssociationParams:
 
     @classmethod
     def from_config(cls, config: object) -> "AssociationParams":
-        """Params from any object with (some of) the same attribute names, e.g. ``AssociationConfig``."""
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)})
+        """Params from a dataclass with (some of) the same field names, e.g. ``AssociationConfig``
+        (its other fields, such as the keyframe cues, are the cadence's)."""
+        given = {f.name: getattr(config, f.name) for f in fields(config)}
+        return cls(**{f.name: given[f.name] for f in fields(cls) if f.name in given})
 
 
 @dataclass

@@ -64,10 +64,12 @@ class MaskTracker(Protocol):
 
 @runtime_checkable
 class BackfillTracker(Protocol):
-    """A mask tracker that can also carry objects born on the current frame back in time."""
+    """A mask tracker that can also carry objects back in time from the frame they were born on."""
 
-    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]]) -> dict[int, sv.Detections]:
-        """Masks of `ids` on earlier `frames` ((index, RGB frame) pairs), keyed by frame index."""
+    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]],
+                 start: int | None = None) -> dict[int, sv.Detections]:
+        """Masks of `ids`, born on frame `start` (None: the current frame), on earlier `frames`
+        ((index, RGB frame) pairs), keyed by frame index."""
 
 
 @runtime_checkable

@@ -103,7 +103,8 @@ class SAM2Engine:
         fill_hole_area: holes and specks up to this many cells of SAM 2's low-res (256x256) mask
             grid are filled / removed, as SAM 2's own ``fill_hole_area`` (0: off).
         feature_cache: image features of this many past frames are kept on the device, so that
-            ``backfill`` over them does not encode them again (the pipeline passes its look-back).
+            ``backfill`` over them does not encode them again (the pipeline passes its look-back
+            plus its detection period: a new object is carried back once a later keyframe confirms it).
         compile: run the memory attention (the per-object cost of a frame) through
             ``torch.compile``: slower first frames (compiling), faster ones after (``bench/engine.py``).
     """
@@ -134,6 +135,7 @@ class SAM2Engine:
         self._features: Features | None = None  # current frame's backbone features
         self._cache: OrderedDict[int, Features] = OrderedDict()  # past frames' features, for back-fill
         self._maskmem_pos_enc: list[torch.Tensor] | None = None  # same for every frame
+        self._vision_pos: dict[tuple, list[torch.Tensor]] = {}  # image position encodings, per feature sizes
         self._layout_cache: dict = {}  # memory layouts' index tensors, per shape (see MemoryBatch.build)
         self._frame: FrameMasks | None = None  # the current frame's post-processed masks, once computed
         self._detections: sv.Detections | None = None  # ... and their host copy
@@ -199,25 +201,30 @@ class SAM2Engine:
         self._changed()
 
     @torch.inference_mode()
-    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]]) -> dict[int, sv.Detections]:
-        """Carry objects prompted on the current frame backwards over earlier `frames`.
+    def backfill(self, ids: Sequence[int], frames: Sequence[tuple[int, np.ndarray]],
+                 start: int | None = None) -> dict[int, sv.Detections]:
+        """Carry objects prompted on frame `start` (default: the current frame) backwards over
+        earlier `frames`.
 
-        SAM 2 tracks in reverse from the prompt, as the reference predictor does, one earlier
-        frame at a time, all objects in one batch. A frame whose features are still in the cache
-        (the last ``feature_cache`` frames) is not encoded again. Returns Detections of `ids`
-        per frame index. The objects' forward memory is left as it was.
+        SAM 2 tracks in reverse from that prompt alone, as the reference predictor does, one
+        earlier frame at a time, all objects in one batch: the result does not depend on when it
+        is asked for, so a caller may wait for a new object to be confirmed before carrying it
+        back. Objects whose prompt on `start` is no longer held are skipped. A frame whose
+        features are still in the cache (the last ``feature_cache`` frames) is not encoded again.
+        Returns Detections of `ids` per frame index. The objects' forward memory is left as it was.
         """
-        ids = [int(i) for i in ids if int(i) in self._objects and self._index in self._objects[int(i)].cond]
+        start = self._index if start is None else int(start)
+        ids = [int(i) for i in ids if int(i) in self._objects and start in self._objects[int(i)].cond]
         if not ids or not frames:
             return {}
         current = (self._features, self._video_hw)
-        reverse_memory = [ObjectMemory(cond={self._index: self._objects[i].cond[self._index]}) for i in ids]
+        reverse_memory = [ObjectMemory(cond={start: self._objects[i].cond[start]}) for i in ids]
         results: dict[int, sv.Detections] = {}
         try:
             with self._autocast():
                 for index, frame in sorted(frames, key=lambda item: -item[0]):
-                    if index >= self._index:
-                        raise ValueError("back-fill frames must come before the current frame")
+                    if index >= start:
+                        raise ValueError(f"back-fill frames must come before the prompted frame {start}")
                     self._video_hw = frame.shape[:2]
                     cached = self._cache.get(index)
                     self._features = cached if cached is not None else self._encode(frame)
@@ -349,6 +356,10 @@ class SAM2Engine:
         image = (image - self._mean) / self._std
         backbone_out = self.model.forward_image(image)
         _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        # The position encodings depend on the sizes only: one copy serves every frame, so the
+        # feature cache holds features alone (at 1024 px the encodings are ~90 MB a frame).
+        key = tuple(map(tuple, feat_sizes))
+        vision_pos = self._vision_pos.setdefault(key, vision_pos)
         return vision_feats, vision_pos, feat_sizes
 
     def _propagate(self, memories: list[ObjectMemory], index: int, reverse: bool = False) -> None:
