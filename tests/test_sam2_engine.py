@@ -96,7 +96,7 @@ def test_objects_born_on_ten_frames_cost_one_memory_attention_a_frame():
     attention = engine.attention
 
     def counted(curr, curr_pos, batch):
-        calls.append(curr.shape[1])
+        calls.append(batch.memory.shape[0])  # objects in the call (the frame's features come once)
         padded.append(batch.valid is not None)
         return attention(curr, curr_pos, batch)
 

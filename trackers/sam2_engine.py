@@ -371,8 +371,7 @@ class SAM2Engine:
         layouts = [sam2_memory.select_memory(model, m.cond, m.non_cond, index, reverse) for m in memories]
         memory = sam2_memory.MemoryBatch.build(model, layouts, dtype=self.dtype, cache=self._layout_cache)
         with torch.autocast(device_type=self.device.type, enabled=False):
-            conditioned = self.attention(vision_feats[-1].expand(-1, batch, -1),
-                                         vision_pos[-1].expand(-1, batch, -1), memory)  # (HW, B, C)
+            conditioned = self.attention(vision_feats[-1], vision_pos[-1], memory)  # (HW, B, C)
         h, w = feat_sizes[-1]
         pix_feat = conditioned.permute(1, 2, 0).reshape(batch, model.hidden_dim, h, w)
         high_res = [x.permute(1, 2, 0).reshape(1, x.size(2), *s).expand(batch, -1, -1, -1)

@@ -194,7 +194,7 @@ class MaskedMemoryAttention:
         self._rope: dict[tuple, Rotary] = {}
 
     def __call__(self, curr: torch.Tensor, curr_pos: torch.Tensor, batch: MemoryBatch) -> torch.Tensor:
-        """curr, curr_pos: (HW, B, C) current-frame features -> (HW, B, C) memory-conditioned ones."""
+        """curr, curr_pos: (HW, 1, C) current-frame features -> (HW, B, C) memory-conditioned ones."""
         self.calls += 1
         x = curr.to(self.dtype).transpose(0, 1)  # batch first
         query_pos = curr_pos.to(self.dtype).transpose(0, 1)
@@ -246,8 +246,11 @@ Rotary = tuple  # (cis complex, cos, sin), each (tokens, head_dim / 2); cos/sin 
 def memory_attention(module: torch.nn.Module, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
                      memory_pos: torch.Tensor, valid: torch.Tensor | None, query_rope: Rotary,
                      memory_rope: Rotary) -> torch.Tensor:
-    """SAM 2's memory-attention layers, batch first: x (B, HW, C) attends to memory (B, L, mem_dim).
+    """SAM 2's memory-attention layers, batch first: the frame's features x (1, HW, C), the same for
+    every object, attend to each object's memory (B, L, mem_dim) -> (B, HW, C).
 
+    The first layer's self-attention sees the frame alone, so it runs once for all objects (as if
+    on B equal copies, at 1/B of the cost); the objects part where they meet their memories.
     `valid` (B, L) marks the real memory tokens (None: all); rotary tables as
     ``MaskedMemoryAttention._rotary`` makes them. Pure tensor code, so ``torch.compile`` takes it whole.
     """
@@ -259,6 +262,7 @@ def memory_attention(module: torch.nn.Module, x: torch.Tensor, query_pos: torch.
         y = layer.norm1(x)
         qk = y + query_pos if layer.pos_enc_at_attn else y
         x = x + _attention(layer.self_attn, qk, qk, y, query_rope, query_rope, None)
+        x = x.expand(memory.shape[0], -1, -1)  # one row per object from here on (a view after the first layer)
         # cross-attention to the memory
         y = layer.norm2(x)
         q = y + query_pos if layer.pos_enc_at_cross_attn_queries else y
