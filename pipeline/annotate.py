@@ -67,9 +67,10 @@ class FrameAnnotator:
                     areas: np.ndarray) -> None:
         """Blend each mask's colour into `image` (BGR, in place); smaller masks end up on top.
 
-        Work is bounded by the objects' boxes, never the whole frame per mask: a label map of the
-        boxes' union says which object shows at each pixel (the smallest mask wins, as when
-        supervision paints the largest first), then each object's box is blended once where it shows.
+        Work is bounded by the objects' boxes, never the whole frame per mask. Objects are visited
+        top first (smallest mask first, as if supervision painted the largest first): a map of the
+        pixels already taken says where each one shows (its mask minus the taken pixels, one
+        saturating subtract), then its box is blended once and copied where it shows.
         """
         h, w = image.shape[:2]
         boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)
@@ -77,21 +78,26 @@ class FrameAnnotator:
         y1 = np.clip(np.floor(boxes[:, 1]).astype(int), 0, h)
         x2 = np.clip(np.ceil(boxes[:, 2]).astype(int) + 1, 0, w)
         y2 = np.clip(np.ceil(boxes[:, 3]).astype(int) + 1, 0, h)
-        order = [k for k in np.argsort(-np.asarray(areas), kind="stable")  # largest first
-                 if x2[k] > x1[k] and y2[k] > y1[k] and areas[k] > 0][:255]
+        areas = np.asarray(areas)
+        # top first: the reverse of "largest first, ties in index order", so among equal areas the later one shows
+        order = [k for k in np.argsort(-areas, kind="stable")[::-1]
+                 if x2[k] > x1[k] and y2[k] > y1[k] and areas[k] > 0]
         if not order:
             return
-        ox, oy = x1[order].min(), y1[order].min()
-        shown = np.zeros((y2[order].max() - oy, x2[order].max() - ox), dtype=np.uint8)  # rank+1 of the top mask
-        for rank, k in enumerate(order, start=1):
-            box = shown[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox]
-            np.copyto(box, rank, where=masks[k, y1[k]:y2[k], x1[k]:x2[k]])
+        o = np.array(order)
+        ox, oy = int(x1[o].min()), int(y1[o].min())
+        uh, uw = int(y2[o].max()) - oy, int(x2[o].max()) - ox
+        taken = np.zeros((uh, uw), dtype=np.uint8)  # 1 where an object above has shown
         colours = self._bgr[np.asarray(ids, dtype=np.int64) % len(self._bgr)].astype(np.float64)
         a = self.mask_opacity
         blend = np.zeros((3, 4))  # pixel -> (1 - a) * pixel + a * colour, one affine map per object
         blend[:, :3] = (1 - a) * np.eye(3)
-        for rank, k in enumerate(order, start=1):
+        for k in order:
+            mask = masks[k, y1[k]:y2[k], x1[k]:x2[k]].view(np.uint8)  # bool as 0/1, no copy
+            seen = taken[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox]
+            shows = cv2.subtract(mask, seen)  # mask and not taken
+            cv2.max(seen, mask, dst=seen)
             region = image[y1[k]:y2[k], x1[k]:x2[k]]
-            top = shown[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox] == rank
             blend[:, 3] = a * colours[k]
-            cv2.copyTo(cv2.transform(region, blend), top.view(np.uint8), region)
+            tinted = cv2.transform(region, blend)
+            cv2.copyTo(tinted, shows, region)
