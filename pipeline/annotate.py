@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import supervision as sv
@@ -27,9 +29,22 @@ import supervision as sv
 from ..trackers.base import mask_areas
 
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX  # supervision's label font
+WHITE = (255, 255, 255)
+
+
 def _labels(detections: sv.Detections) -> list[str]:
     names = detections.data.get("class_name") if detections.data else None
     return [str(n) for n in names] if names is not None else [""] * len(detections)
+
+
+@lru_cache(maxsize=4096)  # a frame's tags repeat from frame to frame; bounded, as a live run's ids grow
+def _text_size(line: str, scale: float, thickness: int) -> tuple[int, int]:
+    """Width and height of one line of text; an empty line is as tall as "Tg", as supervision counts it."""
+    width, height = cv2.getTextSize(line, FONT, scale, thickness)[0]
+    if not line:
+        height = cv2.getTextSize("Tg", FONT, scale, thickness)[0][1]
+    return width, height
 
 
 class FrameAnnotator:
@@ -44,10 +59,7 @@ class FrameAnnotator:
                  thickness: int = 2, text_scale: float = 0.5, text_padding: int = 4) -> None:
         self.mask_opacity = float(mask_opacity)
         self.palette = palette
-        lookup = sv.ColorLookup.TRACK
-        self.box_annotator = sv.BoxAnnotator(color=palette, color_lookup=lookup, thickness=thickness)
-        self.label_annotator = sv.LabelAnnotator(color=palette, color_lookup=lookup, text_scale=text_scale,
-                                                 text_padding=text_padding)
+        self.thickness, self.text_scale, self.text_padding = int(thickness), float(text_scale), int(text_padding)
         # BGR colour of every palette entry, indexed by track_id % len(palette)
         self._bgr = np.array([c.as_bgr() for c in palette.colors], dtype=np.uint8)
 
@@ -60,8 +72,33 @@ class FrameAnnotator:
         if detections.mask is not None:
             self.paint_masks(image, detections.mask, detections.xyxy, ids, mask_areas(detections))
         labels = [f"#{i} {name}".strip() for i, name in zip(ids, _labels(detections))]
-        image = self.box_annotator.annotate(image, detections)
-        return self.label_annotator.annotate(image, detections, labels=labels)
+        self.draw_boxes_and_labels(image, detections.xyxy, ids, labels)
+        return image
+
+    def draw_boxes_and_labels(self, image: np.ndarray, xyxy: np.ndarray, ids: np.ndarray, labels: list[str]) -> None:
+        """Each box, then each label on a filled tag above the box's top-left corner, in its id's colour.
+
+        The layout of supervision's ``BoxAnnotator`` + ``LabelAnnotator`` (``TOP_LEFT``, white text,
+        lines stacked `text_padding` apart inside `text_padding` of tag), drawn straight with cv2:
+        supervision resolves colours and measures text per object per call, which costs twice the
+        drawing itself.
+        """
+        corners = np.asarray(xyxy).astype(int).tolist()  # truncated, as supervision does
+        colours = [tuple(int(c) for c in self._bgr[i % len(self._bgr)]) for i in np.asarray(ids, dtype=np.int64)]
+        for (x1, y1, x2, y2), colour in zip(corners, colours):
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, self.thickness)
+        pad = self.text_padding
+        for (x, y, _, _), colour, label in zip(corners, colours, labels):
+            lines = label.splitlines() or [""]
+            sizes = [_text_size(line, self.text_scale, 1) for line in lines]
+            width = max(w for w, _ in sizes) + 2 * pad
+            height = sum(h for _, h in sizes) + (len(lines) + 1) * pad
+            cv2.rectangle(image, (x, y - height), (x + width, y), colour, -1)
+            top = y - height + pad
+            for line, (_, h) in zip(lines, sizes):
+                if line:
+                    cv2.putText(image, line, (x + pad, top + h), FONT, self.text_scale, WHITE, 1, cv2.LINE_AA)
+                top += h + pad
 
     def paint_masks(self, image: np.ndarray, masks: np.ndarray, xyxy: np.ndarray, ids: np.ndarray,
                     areas: np.ndarray) -> None:

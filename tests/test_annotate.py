@@ -73,6 +73,24 @@ def test_the_whole_picture_matches_supervisions_annotators():
     assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
 
 
+def test_boxes_and_labels_are_supervisions_pixel_for_pixel():
+    """Without masks nothing is blended: the boxes and tags must equal supervision's exactly, for
+    long ids, a two-line name, an empty name, a tag cut by the frame's top and a box past its edge."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)
+    xyxy = np.array([[10.7, 40.2, 80.9, 100.5], [60, 2, 150, 50], [120, 70, 260, 130], [30, 60, 31, 61]], np.float32)
+    names = ["car", "two\nlines", "", "tiny"]
+    d = sv.Detections(xyxy=xyxy, tracker_id=np.array([7, 123456, 20, 41]), data={"class_name": np.array(names, object)})
+    labels = [f"#{i} {n}".strip() for i, n in zip(d.tracker_id, names)]
+    lookup = sv.ColorLookup.TRACK
+    ref = np.ascontiguousarray(frame[..., ::-1])
+    ref = sv.BoxAnnotator(color_lookup=lookup, thickness=2).annotate(ref, d)
+    ref = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4).annotate(ref, d, labels=labels)
+    ours = FrameAnnotator(0.45).annotate(frame, d)
+    assert (ours == ref).all()
+    assert (ours != frame[..., ::-1]).any(2).sum() > 500  # something was drawn
+
+
 def test_scratch_kept_between_frames_of_other_sizes_and_content_changes_nothing():
     annotator = FrameAnnotator(0.45)
     for seed, (h, w) in enumerate(((90, 120), (300, 400), (90, 120))):
