@@ -3,10 +3,10 @@
 One :class:`FrameAnnotator` serves every picture the pipeline makes: the annotated video file,
 the live segments and the MJPEG live view. It looks like supervision's ``MaskAnnotator`` +
 ``BoxAnnotator`` + ``LabelAnnotator`` with ``ColorLookup.TRACK`` (same default palette, same
-opacity blend, smaller masks on top), but paints the masks in one pass over each object's box
-instead of over the whole frame per mask: 1080p with 16 objects costs a few milliseconds on one
-CPU core instead of ~90 ms (``bench/e2e.py`` measures it). Boxes and labels are supervision's:
-they are already fast.
+opacity blend, smaller masks on top, same box and tag layout), but paints the masks in one pass
+over each object's box instead of over the whole frame per mask, and draws boxes and tags with cv2
+directly: 1080p with 16 objects costs about 4 ms on one CPU core instead of ~120 ms
+(``python bench/e2e.py --annotation``; numbers in ``bench/RESULTS.md``).
 
 Example:
     >>> import numpy as np, supervision as sv
@@ -62,6 +62,7 @@ class FrameAnnotator:
         self.thickness, self.text_scale, self.text_padding = int(thickness), float(text_scale), int(text_padding)
         # BGR colour of every palette entry, indexed by track_id % len(palette)
         self._bgr = np.array([c.as_bgr() for c in palette.colors], dtype=np.uint8)
+        self._bgr_tuples = [tuple(int(v) for v in c) for c in self._bgr]  # as cv2's drawing calls take them
 
     def annotate(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
         """The frame (RGB, HxWx3 uint8) with `detections` drawn, as a new BGR image."""
@@ -84,7 +85,7 @@ class FrameAnnotator:
         drawing itself.
         """
         corners = np.asarray(xyxy).astype(int).tolist()  # truncated, as supervision does
-        colours = [tuple(int(c) for c in self._bgr[i % len(self._bgr)]) for i in np.asarray(ids, dtype=np.int64)]
+        colours = [self._bgr_tuples[i % len(self._bgr_tuples)] for i in np.asarray(ids, dtype=np.int64).tolist()]
         for (x1, y1, x2, y2), colour in zip(corners, colours):
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, self.thickness)
         pad = self.text_padding
@@ -121,6 +122,7 @@ class FrameAnnotator:
                  if x2[k] > x1[k] and y2[k] > y1[k] and areas[k] > 0]
         if not order:
             return
+        masks = np.asarray(masks, dtype=bool)  # no copy when bool already; viewed as 0/1 bytes below
         o = np.array(order)
         ox, oy = int(x1[o].min()), int(y1[o].min())
         uh, uw = int(y2[o].max()) - oy, int(x2[o].max()) - ox
