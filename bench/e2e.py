@@ -289,7 +289,9 @@ class _null:
 def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, repeats: int = 50) -> dict:
     """Milliseconds to draw one frame (masks, boxes, ``#id label``): supervision's three annotators
     (5 runs: ~0.1 s each) against :class:`FrameAnnotator` (`repeats` runs), on `objects` elliptic
-    masks of 80-400 px boxes."""
+    masks of 80-400 px boxes. One thread: OpenCV's own pool ignores ``OMP_NUM_THREADS``, so it is
+    set to 1 here (and restored)."""
+    import cv2
     import supervision as sv
 
     from promptrack.pipeline.annotate import FrameAnnotator
@@ -318,6 +320,8 @@ def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, r
 
     ours = FrameAnnotator(0.45)
     timings = {}
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     for name, draw, runs in (("supervision", supervision_draw, 5), ("promptrack", lambda: ours.annotate(frame, dets),
                                                                    repeats)):
         draw()
@@ -328,6 +332,7 @@ def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, r
             samples.append(1000 * (time.perf_counter() - started))
         timings[name] = {"median_ms": round(float(np.median(samples)), 2), "min_ms": round(min(samples), 2),
                          "runs": runs}
+    cv2.setNumThreads(cv2_threads)
     diff = np.abs(supervision_draw().astype(int) - ours.annotate(frame, dets).astype(int)).max()
     return {"size": f"{width}x{height}", "objects": objects, **timings, "max_pixel_difference": int(diff)}
 
