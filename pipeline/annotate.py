@@ -5,7 +5,7 @@ the live segments and the MJPEG live view. It looks like supervision's ``MaskAnn
 ``BoxAnnotator`` + ``LabelAnnotator`` with ``ColorLookup.TRACK`` (same default palette, same
 opacity blend, smaller masks on top, same box and tag layout), but paints the masks in one pass
 over each object's box instead of over the whole frame per mask, and draws boxes and tags with cv2
-directly: 1080p with 16 objects costs about 4 ms on one CPU core instead of ~120 ms
+directly: 1080p with 16 objects costs 3.3-4.3 ms on one CPU core instead of 100-130 ms
 (``python bench/e2e.py --annotation``; numbers in ``bench/RESULTS.md``).
 
 Example:
