@@ -3,10 +3,10 @@
 One :class:`FrameAnnotator` serves every picture the pipeline makes: the annotated video file,
 the live segments and the MJPEG live view. It looks like supervision's ``MaskAnnotator`` +
 ``BoxAnnotator`` + ``LabelAnnotator`` with ``ColorLookup.TRACK`` (same default palette, same
-opacity blend, smaller masks on top), but paints the masks in one pass over each object's box
-instead of over the whole frame per mask: 1080p with 16 objects costs a few milliseconds on one
-CPU core instead of ~90 ms (``bench/e2e.py`` measures it). Boxes and labels are supervision's:
-they are already fast.
+opacity blend, smaller masks on top, same box and tag layout), but paints the masks in one pass
+over each object's box instead of over the whole frame per mask, and draws boxes and tags with cv2
+directly: 1080p with 16 objects costs 3.3-4.3 ms on one CPU core instead of 100-130 ms
+(``python bench/e2e.py --annotation``; numbers in ``bench/RESULTS.md``).
 
 Example:
     >>> import numpy as np, supervision as sv
@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import supervision as sv
@@ -27,9 +29,22 @@ import supervision as sv
 from ..trackers.base import mask_areas
 
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX  # supervision's label font
+WHITE = (255, 255, 255)
+
+
 def _labels(detections: sv.Detections) -> list[str]:
     names = detections.data.get("class_name") if detections.data else None
     return [str(n) for n in names] if names is not None else [""] * len(detections)
+
+
+@lru_cache(maxsize=4096)  # a frame's tags repeat from frame to frame; bounded, as a live run's ids grow
+def _text_size(line: str, scale: float, thickness: int) -> tuple[int, int]:
+    """Width and height of one line of text; an empty line is as tall as "Tg", as supervision counts it."""
+    width, height = cv2.getTextSize(line, FONT, scale, thickness)[0]
+    if not line:
+        height = cv2.getTextSize("Tg", FONT, scale, thickness)[0][1]
+    return width, height
 
 
 class FrameAnnotator:
@@ -44,12 +59,10 @@ class FrameAnnotator:
                  thickness: int = 2, text_scale: float = 0.5, text_padding: int = 4) -> None:
         self.mask_opacity = float(mask_opacity)
         self.palette = palette
-        lookup = sv.ColorLookup.TRACK
-        self.box_annotator = sv.BoxAnnotator(color=palette, color_lookup=lookup, thickness=thickness)
-        self.label_annotator = sv.LabelAnnotator(color=palette, color_lookup=lookup, text_scale=text_scale,
-                                                 text_padding=text_padding)
+        self.thickness, self.text_scale, self.text_padding = int(thickness), float(text_scale), int(text_padding)
         # BGR colour of every palette entry, indexed by track_id % len(palette)
         self._bgr = np.array([c.as_bgr() for c in palette.colors], dtype=np.uint8)
+        self._bgr_tuples = [tuple(int(v) for v in c) for c in self._bgr]  # as cv2's drawing calls take them
 
     def annotate(self, frame: np.ndarray, detections: sv.Detections) -> np.ndarray:
         """The frame (RGB, HxWx3 uint8) with `detections` drawn, as a new BGR image."""
@@ -60,38 +73,69 @@ class FrameAnnotator:
         if detections.mask is not None:
             self.paint_masks(image, detections.mask, detections.xyxy, ids, mask_areas(detections))
         labels = [f"#{i} {name}".strip() for i, name in zip(ids, _labels(detections))]
-        image = self.box_annotator.annotate(image, detections)
-        return self.label_annotator.annotate(image, detections, labels=labels)
+        self.draw_boxes_and_labels(image, detections.xyxy, ids, labels)
+        return image
+
+    def draw_boxes_and_labels(self, image: np.ndarray, xyxy: np.ndarray, ids: np.ndarray, labels: list[str]) -> None:
+        """Each box, then each label on a filled tag above the box's top-left corner, in its id's colour.
+
+        The layout of supervision's ``BoxAnnotator`` + ``LabelAnnotator`` (``TOP_LEFT``, white text,
+        lines stacked `text_padding` apart inside `text_padding` of tag), drawn straight with cv2:
+        supervision resolves colours and measures text per object per call, which costs twice the
+        drawing itself.
+        """
+        corners = np.asarray(xyxy).astype(int).tolist()  # truncated, as supervision does
+        colours = [self._bgr_tuples[i % len(self._bgr_tuples)] for i in np.asarray(ids, dtype=np.int64).tolist()]
+        for (x1, y1, x2, y2), colour in zip(corners, colours):
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, self.thickness)
+        pad = self.text_padding
+        for (x, y, _, _), colour, label in zip(corners, colours, labels):
+            lines = label.splitlines() or [""]
+            sizes = [_text_size(line, self.text_scale, 1) for line in lines]
+            width = max(w for w, _ in sizes) + 2 * pad
+            height = sum(h for _, h in sizes) + (len(lines) + 1) * pad
+            cv2.rectangle(image, (x, y - height), (x + width, y), colour, -1)
+            top = y - height + pad
+            for line, (_, h) in zip(lines, sizes):
+                if line:
+                    cv2.putText(image, line, (x + pad, top + h), FONT, self.text_scale, WHITE, 1, cv2.LINE_AA)
+                top += h + pad
 
     def paint_masks(self, image: np.ndarray, masks: np.ndarray, xyxy: np.ndarray, ids: np.ndarray,
                     areas: np.ndarray) -> None:
         """Blend each mask's colour into `image` (BGR, in place); smaller masks end up on top.
 
-        Work is bounded by the objects' boxes, never the whole frame per mask: a label map of the
-        boxes' union says which object shows at each pixel (the smallest mask wins, as when
-        supervision paints the largest first), then each object's box is blended once where it shows.
+        Work is bounded by the objects' boxes, never the whole frame per mask. Objects are visited
+        top first (smallest mask first, as if supervision painted the largest first): a map of the
+        pixels already taken says where each one shows (its mask minus the taken pixels, one
+        saturating subtract), then its box is blended once and copied where it shows.
         """
         h, w = image.shape[:2]
         boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)
-        x1 = np.clip(np.floor(boxes[:, 0]).astype(int), 0, w)
-        y1 = np.clip(np.floor(boxes[:, 1]).astype(int), 0, h)
-        x2 = np.clip(np.ceil(boxes[:, 2]).astype(int) + 1, 0, w)
-        y2 = np.clip(np.ceil(boxes[:, 3]).astype(int) + 1, 0, h)
-        order = [k for k in np.argsort(-np.asarray(areas), kind="stable")  # largest first
-                 if x2[k] > x1[k] and y2[k] > y1[k] and areas[k] > 0][:255]
+        # pixel bounds of each box, inside the frame (np.minimum/maximum: np.clip costs more than the rest here)
+        lo = np.maximum(np.floor(boxes[:, :2]), 0)
+        hi = np.minimum(np.ceil(boxes[:, 2:]) + 1, (w, h))
+        x1, y1 = lo.astype(int).T.tolist()
+        x2, y2 = hi.astype(int).T.tolist()
+        areas = np.asarray(areas)
+        # top first: the reverse of "largest first, ties in index order", so among equal areas the later one shows
+        order = [k for k in np.argsort(-areas, kind="stable")[::-1].tolist()
+                 if x2[k] > x1[k] and y2[k] > y1[k] and areas[k] > 0]
         if not order:
             return
-        ox, oy = x1[order].min(), y1[order].min()
-        shown = np.zeros((y2[order].max() - oy, x2[order].max() - ox), dtype=np.uint8)  # rank+1 of the top mask
-        for rank, k in enumerate(order, start=1):
-            box = shown[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox]
-            np.copyto(box, rank, where=masks[k, y1[k]:y2[k], x1[k]:x2[k]])
-        colours = self._bgr[np.asarray(ids, dtype=np.int64) % len(self._bgr)].astype(np.float64)
+        masks = np.asarray(masks, dtype=bool)  # no copy when bool already; viewed as 0/1 bytes below
+        ox, oy = min(x1[k] for k in order), min(y1[k] for k in order)
+        taken = np.zeros((max(y2[k] for k in order) - oy, max(x2[k] for k in order) - ox), dtype=np.uint8)
+        # pixel -> (1 - a) * pixel + a * colour: one affine map per object
         a = self.mask_opacity
-        blend = np.zeros((3, 4))  # pixel -> (1 - a) * pixel + a * colour, one affine map per object
-        blend[:, :3] = (1 - a) * np.eye(3)
-        for rank, k in enumerate(order, start=1):
+        blends = np.zeros((len(boxes), 3, 4))
+        blends[:, :, :3] = (1 - a) * np.eye(3)
+        blends[:, :, 3] = a * self._bgr[np.asarray(ids, dtype=np.int64) % len(self._bgr)]
+        for k in order:
+            mask = masks[k, y1[k]:y2[k], x1[k]:x2[k]].view(np.uint8)  # bool as 0/1, no copy
+            seen = taken[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox]
+            shows = cv2.subtract(mask, seen)  # mask and not taken: where this object shows
+            cv2.max(seen, mask, dst=seen)
             region = image[y1[k]:y2[k], x1[k]:x2[k]]
-            top = shown[y1[k] - oy:y2[k] - oy, x1[k] - ox:x2[k] - ox] == rank
-            blend[:, 3] = a * colours[k]
-            cv2.copyTo(cv2.transform(region, blend), top.view(np.uint8), region)
+            tinted = cv2.transform(region, blends[k])
+            cv2.copyTo(tinted, shows, region)
