@@ -1,10 +1,13 @@
 """Benchmark: the whole pipeline on a clip, stage by stage, next to the Grounded-SAM-2 demo's rule.
 
-Three runs on the same clip, models and device, side by side in one process (in turn, so a load
+Four runs on the same clip, models and device, side by side in one process (in turn, so a load
 that changes hits all alike):
 
 - ``promptrack, no outputs``: decode -> SAM 2 engine -> keyframe detector -> associator;
 - ``promptrack, video + JSON``: the same, plus the writer stage (drawing, H.264, RLE, JSON);
+- ``engine alone, same frames and objects``: the SAM 2 engine's calls of the run above (steps,
+  births, re-prompts, removals, back-fills) replayed on a fresh engine from decoded frames, so
+  the end-to-end overhead over the engine is one division;
 - ``gsam2 rule, no outputs``: the cost structure of Grounded-SAM-2's continuous-id demo
   (``grounded_sam2_tracking_demo_with_continuous_id.py``), written here on the same models: all
   frames dumped to JPEG, all loaded by ``SAM2VideoPredictor.init_state``; every ``gsam2_every``
@@ -26,7 +29,8 @@ confirms it, and random masks seldom meet one; the tracking time follows the car
 
     python bench/e2e.py --json                                   # CPU: fake hub, 256 px, bedroom, 60 frames
     python bench/e2e.py --annotation                             # drawing only: 1080p, 16 objects
-    python bench/e2e.py --hub ~/.cache/huggingface --image-size 1024 --device cuda --sam2 small --json
+    python bench/e2e.py --hub ~/.cache/huggingface --image-size 1024 --device cuda --sam2 small --json \
+        --video cars_1080p.mp4 --height 720                      # GPU; also --height 540 and 1080
 """
 
 from __future__ import annotations
@@ -48,12 +52,32 @@ if not ASSETS.exists():
     ASSETS = Path("/work/shared/assets")
 
 
-class TimedSource:
-    """A frame source whose decoding time is counted (it runs in the decoder thread)."""
+def scaled_size(width: int, height: int, to_height: int | None) -> tuple[int, int]:
+    """(width, height) scaled to `to_height` rows, aspect kept, width even (None: unchanged)."""
+    if not to_height or to_height == height:
+        return width, height
+    return 2 * round(width * to_height / height / 2), int(to_height)
 
-    def __init__(self, source) -> None:
+
+def scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame at `size` (width, height): a clip read at 540p, 720p or 1080p from one file."""
+    import cv2
+
+    if frame.shape[1::-1] == size:
+        return frame
+    shrink = size[1] < frame.shape[0]
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class TimedSource:
+    """A frame source whose decoding (and scaling to `height`) time is counted (it runs in the decoder thread)."""
+
+    def __init__(self, source, height: int | None = None) -> None:
+        from dataclasses import replace
+
         self.source, self.seconds = source, 0.0
-        self.start, self.info = source.start, source.info
+        self.size = scaled_size(source.info.width, source.info.height, height)
+        self.start, self.info = source.start, replace(source.info, width=self.size[0], height=self.size[1])
 
     def __len__(self) -> int:
         return len(self.source)
@@ -66,12 +90,13 @@ class TimedSource:
         while True:
             started = time.perf_counter()
             try:
-                item = next(frames)
+                index, frame = next(frames)
+                frame = scaled(frame, self.size)
             except StopIteration:
                 return
             finally:
                 self.seconds += time.perf_counter() - started
-            yield item
+            yield index, frame
 
 
 class Count:
@@ -102,6 +127,40 @@ def _timed(obj, name: str, clock: dict, key: str) -> None:
     setattr(obj, name, call)
 
 
+class TrackerLog:
+    """Records a mask tracker's calls in a run (frames included), to replay them on a fresh engine:
+    the engine alone on the same frames, objects, prompts and back-fills, without decoding,
+    detection, association or writing."""
+
+    METHODS = ("step", "add", "reprompt", "remove", "backfill")
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def attach(self, tracker) -> None:
+        """Record `tracker`'s calls from now on."""
+        for name in self.METHODS:
+            setattr(tracker, name, self._recorded(name, getattr(tracker, name)))
+
+    def _recorded(self, name: str, inner):
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return inner(*args, **kwargs)
+
+        return call
+
+    def replay(self, tracker) -> float:
+        """Seconds `tracker` takes for the recorded calls (each step returns the frame's host masks, as in the run)."""
+        import torch
+
+        started = time.perf_counter()
+        for name, args, kwargs in self.calls:
+            getattr(tracker, name)(*args, **kwargs)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+
 def overrides(args) -> list[str]:
     return [f"tracker.image_size={args.image_size}", f"tracker.sam2={args.sam2}", f"device={args.device}",
             "detector.name=yolox", f"detector.model={args.yolox}", f"detect_every={args.detect_every}",
@@ -109,7 +168,22 @@ def overrides(args) -> list[str]:
             f"max_frames={args.frames}", *args.set]
 
 
-def run_promptrack(args, config, detector, outputs_dir: Path | None) -> dict:
+def run_engine_alone(args, config, log: TrackerLog) -> dict:
+    """The recorded run's tracker calls replayed on a fresh engine (same weights): what the end-to-end
+    run costs over its engine is its seconds against these."""
+    from promptrack.pipeline.loop import build_sam2_tracker
+
+    frames = sum(1 for name, _, _ in log.calls if name == "step")
+    tracker = build_sam2_tracker(config, args.device)
+    carried = _count_carried(tracker)
+    seconds = log.replay(tracker)
+    return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
+            "mean_objects": None, "tracked_objects": round(sum(carried) / max(len(carried), 1), 2),
+            "calls": {m: sum(1 for name, _, _ in log.calls if name == m) for m in TrackerLog.METHODS},
+            "stages_s": {"track": round(seconds, 3)}}
+
+
+def run_promptrack(args, config, detector, outputs_dir: Path | None, log: TrackerLog | None = None) -> dict:
     from promptrack.pipeline.api import _model_names
     from promptrack.pipeline.loop import TrackingPipeline, build_sam2_tracker
     from promptrack.pipeline.outputs import open_sinks
@@ -119,7 +193,10 @@ def run_promptrack(args, config, detector, outputs_dir: Path | None) -> dict:
         config = _with_outputs(config, False)
     # A fresh engine on the same weights; the detector is shared (loaded once).
     pipeline = TrackingPipeline(config, detector=detector, tracker=build_sam2_tracker(config, args.device))
-    source = TimedSource(open_source(args.video, max_frames=args.frames, decoder=config.input.video_decoder))
+    if log is not None:
+        log.attach(pipeline.tracker)
+    source = TimedSource(open_source(args.video, max_frames=args.frames, decoder=config.input.video_decoder),
+                         height=args.height)
     carried = _count_carried(pipeline.tracker)
     count = Count()
     outputs = open_sinks(config, outputs_dir, source.info, args.phrases, _model_names(config), extra=[count])
@@ -186,7 +263,7 @@ def run_gsam2_rule(args, model, detector) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         t = time.perf_counter()
         frames = []
-        for index, frame in open_source(args.video, max_frames=args.frames):
+        for index, frame in TimedSource(open_source(args.video, max_frames=args.frames), height=args.height):
             cv2.imwrite(str(Path(folder) / f"{index:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             frames.append(frame)  # the demo reads each keyframe's image again for the detector
         stages["decode+jpeg"] = time.perf_counter() - t
@@ -342,6 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--video", default=str(ASSETS / "videos" / "bedroom.mp4"))
     p.add_argument("--prompt", default="person . bed . chair . potted plant . tv . book")
     p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--height", type=int, help="scale the clip to this many rows first (e.g. 540, 720, 1080)")
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--sam2", default="tiny")
     p.add_argument("--device", default="cpu")
@@ -382,11 +460,15 @@ def main(argv: list[str] | None = None) -> dict:
     runs = {}
     with tempfile.TemporaryDirectory() as out:
         runs["promptrack, no outputs"] = run_promptrack(args, config, detector, None)
-        runs["promptrack, video + JSON"] = run_promptrack(args, config, detector, Path(out))
+        log = TrackerLog()
+        runs["promptrack, video + JSON"] = run_promptrack(args, config, detector, Path(out), log)
+        runs["engine alone, same frames and objects"] = run_engine_alone(args, config, log)
+        del log  # the recorded frames
         # The rule on the very same SAM 2 weights and detector.
         runs["gsam2 rule, no outputs"] = run_gsam2_rule(args, build_sam2_tracker(config, args.device).model,
                                                         detector.detect)
-    result = {"config": {"video": Path(args.video).name, "frames": args.frames, "image_size": args.image_size,
+    result = {"config": {"video": Path(args.video).name, "height": args.height, "frames": args.frames,
+                         "image_size": args.image_size,
                          "sam2": args.sam2, "device": args.device, "detect_every": args.detect_every,
                          "gsam2_every": args.gsam2_every, "prompt": args.phrases,
                          "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
@@ -396,7 +478,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(result, indent=1))
     else:
         for name, run in runs.items():
-            print(f"{name:28s} {run['fps']:7.2f} FPS  {run['mean_objects']:5.1f} objects written "
+            written = "-" if run["mean_objects"] is None else f"{run['mean_objects']:.1f}"
+            print(f"{name:38s} {run['fps']:7.2f} FPS  {written:>5s} objects written "
                   f"({run.get('tracked_objects', run['mean_objects']):.1f} tracked)  {run['stages_s']}")
     return result
 
