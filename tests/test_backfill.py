@@ -59,6 +59,20 @@ def test_without_lookback_the_track_starts_at_its_birth(synthetic_video, fake_hu
     assert present(result)[0] == 20 and result.tracks[0]["first_frame"] == 20
 
 
+def model_counting_encodes(seed: int):
+    """A random-weight SAM 2.1 tiny at 64 px and the list its image encoder appends to per frame encoded."""
+    import torch
+
+    from promptrack.trackers.sam2_engine import load_sam2_model
+
+    torch.manual_seed(seed)
+    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
+    encoded = []
+    forward_image = model.forward_image
+    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    return model, encoded
+
+
 class RecordingColourTracker(ColourTracker):
     """The colour stub with back-fill (an object is its colour on any frame); records each call as
     (frame in hand, ids, frames filled, birth frame)."""
@@ -107,16 +121,10 @@ def test_a_newborn_is_carried_back_once_confirmed_and_a_dropped_one_never(synthe
 def test_backfill_asked_at_the_verdict_equals_backfill_at_birth():
     """A newborn carried back frames later (from its birth frame's prompt) gets the masks it would
     have got at birth, from cached features (the pipeline's cache reaches look-back + detection period)."""
-    import torch
-
     from conftest import moving_boxes_frames
-    from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+    from promptrack.trackers.sam2_engine import SAM2Engine
 
-    torch.manual_seed(6)
-    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
-    encoded = []
-    forward_image = model.forward_image
-    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    model, encoded = model_counting_encodes(seed=6)
     frames = moving_boxes_frames(14, 64, 80)
     results = []
     for later in (0, 4):
@@ -136,16 +144,10 @@ def test_backfill_asked_at_the_verdict_equals_backfill_at_birth():
 
 def test_backfill_reuses_cached_features_and_gives_the_same_masks():
     """With feature_cache=K, back-fill over the last K frames encodes nothing again, same masks."""
-    import torch
-
     from conftest import moving_boxes_frames
-    from promptrack.trackers.sam2_engine import SAM2Engine, load_sam2_model
+    from promptrack.trackers.sam2_engine import SAM2Engine
 
-    torch.manual_seed(4)
-    model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
-    encoded = []
-    forward_image = model.forward_image
-    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    model, encoded = model_counting_encodes(seed=4)
     frames = moving_boxes_frames(10, 64, 80)
     results, encodes = [], []
     for cache in (0, 6):

@@ -103,31 +103,6 @@ def test_result_sink_decodes_masks_back():
     assert sink.stats.table()[1]["label"] == "truck"
 
 
-def test_fast_annotator_draws_what_supervision_draws():
-    """One pass over the boxes, same picture as supervision's Mask/Box/Label annotators (colour by id,
-    opacity, smaller masks on top of larger ones)."""
-    from promptrack.pipeline.annotate import FrameAnnotator
-
-    rng = np.random.default_rng(3)
-    frame = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    masks = np.zeros((4, 120, 160), bool)
-    masks[0, 10:100, 10:150] = True  # a large one ...
-    masks[1, 30:60, 40:90] = True  # ... with a smaller one on top
-    masks[2, 50:110, 80:120] = rng.random((60, 40)) > 0.5  # ragged
-    masks[3, 0:5, 0:5] = True
-    d = sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(np.float32), mask=masks, tracker_id=np.array([4, 9, 1, 30]),
-                      data={"class_name": np.array(["a", "b", "c", "d"], dtype=object)})
-    lookup = sv.ColorLookup.TRACK
-    labels = [f"#{i} {n}" for i, n in zip(d.tracker_id, d.data["class_name"])]
-    ref = np.ascontiguousarray(frame[..., ::-1])
-    ref = sv.MaskAnnotator(color_lookup=lookup, opacity=0.45).annotate(ref, d)
-    ref = sv.BoxAnnotator(color_lookup=lookup, thickness=2).annotate(ref, d)
-    ref = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4).annotate(ref, d, labels=labels)
-    ours = FrameAnnotator(0.45).annotate(frame, d)
-    assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
-    assert (FrameAnnotator(0.45).annotate(frame, d[:0]) == frame[..., ::-1]).all()  # nothing to draw
-
-
 def test_masks_are_rle_encoded_once_and_shared(tmp_path):
     from promptrack.pipeline.sinks import RLE_KEY, frame_rles
 
