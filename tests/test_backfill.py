@@ -91,12 +91,12 @@ class RecordingColourTracker(ColourTracker):
                 for i, f in frames}
 
 
-def loop_with_backfill(video, fire_at, confirm_hits):
+def loop_with_backfill(video, fire_at, confirm_hits, lookback=4):
     from promptrack.pipeline.config import load_config
     from promptrack.pipeline.loop import TrackingPipeline
     from promptrack.pipeline.sources import open_source
 
-    config = load_config("default", overrides=["device=cpu", "detect_every=5", "tracker.lookback=4",
+    config = load_config("default", overrides=["device=cpu", "detect_every=5", f"tracker.lookback={lookback}",
                                                 f"association.confirm_hits={confirm_hits}"])
     tracker, written = RecordingColourTracker(), []
     sink = type("Sink", (), {"write": lambda self, i, f, d: written.append((i, d)), "close": lambda self: None})()
@@ -116,6 +116,11 @@ def test_a_newborn_is_carried_back_once_confirmed_and_a_dropped_one_never(synthe
     # Born confirmed: carried back at once.
     calls, shown = loop_with_backfill(synthetic_video, (10,), confirm_hits=1)
     assert calls == [(10, [1], [6, 7, 8, 9], 10)] and shown[0] == 6
+    # A verdict due after the frames before the birth must be written (look-back 2 holds a frame
+    # at most 6 frames, the next keyframe is 5 after the birth): carried back at birth, as before.
+    calls, shown = loop_with_backfill(synthetic_video, (10, 15), confirm_hits=2, lookback=2)
+    assert calls == [(10, [1], [8, 9], 10)]
+    assert shown[0] == 9  # frame 8 had to be written (6 frames old) before the verdict, without the track
 
 
 def test_backfill_asked_at_the_verdict_equals_backfill_at_birth():
