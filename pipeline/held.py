@@ -41,6 +41,12 @@ from typing import Callable, Generic, Iterable, Protocol, TypeVar
 Entry = TypeVar("Entry")
 
 
+def hold_limit(lookback: int, detect_every: int) -> int:
+    """The oldest a held frame can get: ``lookback + detect_every``, at most ``3 * lookback``."""
+    lookback = max(0, int(lookback))
+    return min(lookback + max(1, int(detect_every)), 3 * lookback)
+
+
 class Verdicts(Protocol):
     """What the holder asks the associator about a track id."""
 
@@ -59,7 +65,7 @@ class HeldFrames(Generic[Entry]):
     def __init__(self, lookback: int, detect_every: int, verdicts: Verdicts,
                  ids: Callable[[Entry], Iterable[int]], without: Callable[[Entry, set[int]], Entry]) -> None:
         self.lookback = max(0, int(lookback))
-        self.limit = min(self.lookback + max(1, int(detect_every)), 3 * self.lookback)
+        self.limit = hold_limit(lookback, detect_every)
         self.verdicts, self._ids, self._without = verdicts, ids, without
         self._held: deque[Entry] = deque()
         self._waits: deque[set[int]] = deque()  # per held entry: ids of newborns it waits for (wait_for)

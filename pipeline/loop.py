@@ -34,7 +34,7 @@ from ..trackers.plan import apply_plan
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
-from .held import HeldFrames
+from .held import HeldFrames, hold_limit
 from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
@@ -74,11 +74,22 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
                       feature_cache=backfill_reach(config), compile=config.tracker.compile)
 
 
+def backfill_waits_for_verdict(config: Config) -> bool:
+    """Is a newborn carried back only once confirmed? Yes when its verdict (``confirm_hits - 1``
+    detection periods after its birth) comes while the frames before its birth are still held
+    (``pipeline/held.py``); else it is carried back at birth."""
+    lookback = max(0, config.tracker.lookback)
+    verdict_after = (config.association.confirm_hits - 1) * max(1, config.detect_every)
+    return verdict_after <= hold_limit(lookback, config.detect_every) - lookback
+
+
 def backfill_reach(config: Config) -> int:
     """How far back from the current frame a back-fill may read: the look-back before a newborn's
-    birth plus the detection period its verdict may take (0 when there is no look-back)."""
+    birth, plus the wait for its verdict where back-fill waits for it (0 when there is no look-back)."""
     lookback = max(0, config.tracker.lookback)
-    return lookback + max(1, config.detect_every) if lookback else 0
+    if not lookback or not backfill_waits_for_verdict(config):
+        return lookback
+    return lookback + (config.association.confirm_hits - 1) * max(1, config.detect_every)
 
 
 class TrackingPipeline:
@@ -116,6 +127,7 @@ class TrackingPipeline:
         self._detect_pool: ThreadPoolExecutor | None = None
         self._detect_stream = torch.cuda.Stream() if self.device.startswith("cuda") else None
         self._unfilled: dict[int, int] = {}  # newborn id -> its birth frame, until carried back or dropped
+        self._backfill_waits = backfill_waits_for_verdict(config)
 
     # -- control, from any thread -------------------------------------------------------------
     def request_keyframe(self) -> None:
@@ -283,14 +295,12 @@ class TrackingPipeline:
         written (a detection period over the hold's limit), newborns are carried back at birth.
         """
         lookback = pending.lookback
-        hits = self.config.association.confirm_hits
-        defer = (hits - 1) * max(1, self.config.detect_every) <= pending.limit - lookback
         for track_id in births:
             self._unfilled[track_id] = index
             pending.wait_for(track_id, lookback)
         due: dict[int, list[int]] = {}  # birth frame -> ids
         for track_id, born in list(self._unfilled.items()):
-            if not defer or self.associator.confirmed(track_id):
+            if not self._backfill_waits or self.associator.confirmed(track_id):
                 due.setdefault(born, []).append(track_id)
             elif self.associator.awaiting_verdict(track_id):
                 continue

@@ -123,6 +123,21 @@ def test_a_newborn_is_carried_back_once_confirmed_and_a_dropped_one_never(synthe
     assert shown[0] == 9  # frame 8 had to be written (6 frames old) before the verdict, without the track
 
 
+def test_the_feature_cache_reaches_only_frames_a_backfill_can_read():
+    from promptrack.pipeline.config import load_config
+    from promptrack.pipeline.loop import backfill_reach, backfill_waits_for_verdict
+
+    def reach(preset, *overrides):
+        config = load_config(preset, overrides=list(overrides))
+        return backfill_waits_for_verdict(config), backfill_reach(config)
+
+    assert reach("default") == (True, 8 + 10)  # look-back, then the next keyframe's verdict
+    assert reach("default", "association.confirm_hits=1") == (True, 8)  # born confirmed: back at once
+    assert reach("default", "association.confirm_hits=3") == (False, 8)  # verdict after the hold: back at birth
+    assert reach("fast") == (False, 4)  # detect_every 15 > 2 x look-back 4: back at birth
+    assert reach("live")[1] == 0  # nothing held, nothing carried back
+
+
 def test_backfill_asked_at_the_verdict_equals_backfill_at_birth():
     """A newborn carried back frames later (from its birth frame's prompt) gets the masks it would
     have got at birth, from cached features (the pipeline's cache reaches look-back + detection period)."""

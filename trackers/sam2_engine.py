@@ -103,8 +103,8 @@ class SAM2Engine:
         fill_hole_area: holes and specks up to this many cells of SAM 2's low-res (256x256) mask
             grid are filled / removed, as SAM 2's own ``fill_hole_area`` (0: off).
         feature_cache: image features of this many past frames are kept on the device, so that
-            ``backfill`` over them does not encode them again (the pipeline passes its look-back
-            plus its detection period: a new object is carried back once a later keyframe confirms it).
+            ``backfill`` over them does not encode them again (the pipeline passes how far back a
+            back-fill may read: ``pipeline.loop.backfill_reach``).
         compile: run the memory attention (the per-object cost of a frame) through
             ``torch.compile``: slower first frames (compiling), faster ones after (``bench/engine.py``).
     """
