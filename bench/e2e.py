@@ -173,10 +173,10 @@ def run_engine_alone(args, config, log: TrackerLog) -> dict:
     run costs over its engine is its seconds against these."""
     from promptrack.pipeline.loop import build_sam2_tracker
 
-    frames = sum(1 for name, _, _ in log.calls if name == "step")
     tracker = build_sam2_tracker(config, args.device)
-    carried = _count_carried(tracker)
+    carried = _count_carried(tracker)  # one entry a step
     seconds = log.replay(tracker)
+    frames = len(carried)
     return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
             "mean_objects": None, "tracked_objects": round(sum(carried) / max(len(carried), 1), 2),
             "calls": {m: sum(1 for name, _, _ in log.calls if name == m) for m in TrackerLog.METHODS},

@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Generic, Iterable, Protocol, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 Entry = TypeVar("Entry")
 
@@ -73,9 +73,9 @@ class HeldFrames(Generic[Entry]):
     def __len__(self) -> int:
         return len(self._held)
 
-    def recent(self, count: int) -> list[Entry]:
-        """The newest `count` held entries, oldest first (the frames a newborn object is carried back over)."""
-        return list(self._held)[-count:] if count > 0 else []
+    def __iter__(self) -> Iterator[Entry]:
+        """The held entries, oldest first (those before a newborn's birth are what it is carried back over)."""
+        return iter(self._held)
 
     def wait_for(self, track_id: int, count: int) -> None:
         """The newest `count` held entries (the frames before a newborn's birth, which it may be

@@ -306,7 +306,7 @@ class TrackingPipeline:
                 continue
             del self._unfilled[track_id]  # carried back now, or dropped before any verdict
         for born, ids in due.items():
-            held = [entry for entry in pending.recent(len(pending)) if born - lookback <= entry[0] < born]
+            held = [entry for entry in pending if born - lookback <= entry[0] < born]
             if held:
                 with self.times.timed("backfill"):
                     self._backfill(ids, held, born)
