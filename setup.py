@@ -1,7 +1,7 @@
 """Package discovery over the folders that pyproject.toml maps into ``promptrack``.
 
 Every code folder at the top of the repository is one subpackage (``pipeline/`` is
-``promptrack.pipeline``, see DESIGN.md); setuptools' own discovery cannot add that prefix, so this
+``promptrack.pipeline``, see docs/ARCHITECTURE.md); setuptools' own discovery cannot add that prefix, so this
 file finds every package below each mapped folder. A new folder with an ``__init__.py`` ships
 without editing a list (``tests/test_packaging.py`` checks the built wheel against the tree).
 """

@@ -1,7 +1,7 @@
 """The ``track-video`` command.
 
     track-video INPUT --prompt "person . car" -o OUT [options]
-    track-video batch "videos/*.mp4" --prompt "person" -o OUT           (pipeline/batch_cli.py)
+    track-video batch "videos/*.mp4" --prompt "person" -o OUT           (pipeline/batch/cli.py)
     track-video export OUT/STEM.tracks.json --format coco -o DATASET   (pipeline/export/cli.py)
 
 Errors for users are one line on stderr and exit code 2; Ctrl-C / SIGTERM / SIGHUP exit 130
@@ -86,7 +86,7 @@ def config_values(args: argparse.Namespace) -> dict:
 
 # Subcommands, each a module with `main(argv) -> int`, imported only when used (keeps --help fast).
 SUBCOMMANDS = {
-    "batch": ".batch_cli",  # many videos on Ray
+    "batch": ".batch.cli",  # many videos on Ray
     "export": ".export.cli",  # a tracks.json as a training dataset
 }
 

@@ -1,8 +1,8 @@
 """``open_sinks``: the one place that decides which sinks a run writes, for files and live streams.
 
-A file run writes ``<stem>.tracks.json``, ``<stem>.annotated.mp4`` and ``<stem>.mot.txt``; a
-live run writes ``<name>.tracks.jsonl``, ``<name>.NNN.mp4`` segments and ``<name>.mot.txt``,
-plus the MJPEG view when one is served. Both always keep the track table
+A file run writes ``<stem>.tracks.json``, ``<stem>.annotated.mp4`` and ``<stem>.mot.txt``
+(:class:`FileLayout`); a live run passes its own layout (``live/outputs.py``: JSON Lines, video
+segments, the MJPEG view), so this module knows nothing of live mode. Both always keep the track table
 (:class:`~promptrack.pipeline.sinks.TrackTable`), whatever else is written, so
 ``result.tracks`` never depends on where frames are kept.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Protocol, Sequence
 
 from .codecs import VideoEncoder, pick_encoder
 from .config import Config, config_to_dict
@@ -24,15 +24,6 @@ from .safe_files import close_all, discard_all
 from .signals import shielded
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, TrackTable
 from .sources import SourceInfo
-
-
-@dataclass
-class LiveOutputs:
-    """What live sinks need from the live source: per-frame stamps and a capture clock."""
-
-    stamps: Callable[[int], Any]  # index -> FrameStamp | None
-    clock: Callable[[int], float]  # index -> seconds (monotonic at capture), for segment cuts
-    view: Any = None  # an MjpegServer to publish annotated JPEGs to, or None
 
 
 #: Kinds of output closed last, and only when every other output closed: a JSON in place means
@@ -73,56 +64,58 @@ class Outputs:
         """Drop this run's unfinished files (a write failed); earlier outputs of the same names stay."""
         discard_all(self.sinks)
 
+    def add(self, sink: Any, kind: str | None = None, path: Path | None = None) -> None:
+        """Append `sink`; a file sink names its `kind` ("json", "video", ...) and the `path` it writes."""
+        self.sinks.append(sink)
+        if kind is not None:
+            self.paths[kind] = path
+            self.files[kind] = sink
 
-def _add(outputs: Outputs, kind: str, path: Path, sink: Any) -> None:
-    outputs.paths[kind] = path
-    outputs.files[kind] = sink
-    outputs.sinks.append(sink)
+
+class SinkLayout(Protocol):
+    """Which sinks a kind of run opens besides the MOT text: files (below) or live (``live/outputs.py``)."""
+
+    def open(self, outputs: Outputs, config: Config, out: Path | None, name: str, info: SourceInfo,
+             phrases: Sequence[str], models: dict) -> None:
+        """Add this layout's sinks to `outputs` (`out` None: no files, but a view may still be served)."""
+
+
+class FileLayout:
+    """A file run: ``<name>.tracks.json`` and ``<name>.annotated.mp4``."""
+
+    def open(self, outputs: Outputs, config: Config, out: Path | None, name: str, info: SourceInfo,
+             phrases: Sequence[str], models: dict) -> None:
+        if out is None:
+            return
+        o = config.output
+        if o.json:
+            path = out / f"{name}.tracks.json"
+            outputs.add(JsonSink(path, info, phrases, models, config_to_dict(config)), "json", path)
+        if o.video:
+            path = out / f"{name}.annotated.mp4"
+            outputs.add(AnnotatedVideoSink(path, info.fps, info.width, info.height, o.crf, o.mask_opacity,
+                                           encoder=video_encoder(config, info)), "video", path)
 
 
 def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequence[str], models: dict,
-               name: str | None = None, extra: Sequence = (), live: LiveOutputs | None = None) -> Outputs:
+               name: str | None = None, extra: Sequence = (), layout: SinkLayout | None = None) -> Outputs:
     """Open the sinks `config.output` asks for in folder `out` (None: no files), named `name`.
 
-    `extra` sinks (e.g. a :class:`~promptrack.pipeline.sinks.ResultSink`) come first. With `live`,
-    the live layout is written (JSON Lines, video segments, MJPEG view). If a sink cannot be
-    opened, those already open are closed and the error is raised.
+    `extra` sinks (e.g. a :class:`~promptrack.pipeline.sinks.ResultSink`) come first. `layout`
+    picks the files (default :class:`FileLayout`; live runs pass
+    :class:`~promptrack.pipeline.live.outputs.LiveLayout`). If a sink cannot be opened, those
+    already open are closed and the error is raised.
     """
     outputs = Outputs()
-    outputs.sinks.append(outputs.table)
-    outputs.sinks.extend(extra)
+    outputs.add(outputs.table)
+    for sink in extra:
+        outputs.add(sink)
     name = name or info.stem
-    o = config.output
     try:
-        if live is not None and live.view is not None:
-            from .live.sinks import MjpegViewSink
-
-            outputs.sinks.append(MjpegViewSink(live.view, config.live.view_fps, config.live.view_quality,
-                                               o.mask_opacity))
-        if out is None:
-            return outputs
-        if live is None:
-            if o.json:
-                path = out / f"{name}.tracks.json"
-                _add(outputs, "json", path, JsonSink(path, info, phrases, models, config_to_dict(config)))
-            if o.video:
-                path = out / f"{name}.annotated.mp4"
-                _add(outputs, "video", path, AnnotatedVideoSink(path, info.fps, info.width, info.height, o.crf,
-                                                                o.mask_opacity, encoder=video_encoder(config, info)))
-        else:
-            from .live.sinks import JsonLinesSink, SegmentedVideoSink
-
-            if o.json:
-                path = out / f"{name}.tracks.jsonl"
-                _add(outputs, "jsonl", path, JsonLinesSink(path, info.fps, live.stamps))
-            if o.video:
-                _add(outputs, "video", out / f"{name}.NNN.mp4",
-                     SegmentedVideoSink(out, name, info.fps, info.width, info.height, config.live.segment_seconds,
-                                        clock=live.clock, crf=o.crf, mask_opacity=o.mask_opacity,
-                                        keep=config.live.keep_segments, encoder=video_encoder(config, info)))
-        if o.mot:
+        (layout or FileLayout()).open(outputs, config, out, name, info, phrases, models)
+        if out is not None and config.output.mot:
             path = out / f"{name}.mot.txt"
-            _add(outputs, "mot", path, MotSink(path))
+            outputs.add(MotSink(path), "mot", path)
     except BaseException:
         try:  # nothing of a run that could not start takes a final name (an earlier JSON stays whole)
             outputs.discard()

@@ -13,7 +13,7 @@ import av
 import pytest
 
 from conftest import moving_boxes_frames, require_module, write_video
-from promptrack.pipeline.batch_jobs import VideoJob, completed_run, plan_jobs
+from promptrack.pipeline.batch.jobs import VideoJob, completed_run, plan_jobs
 from promptrack.pipeline.config import load_config
 from promptrack.pipeline.errors import InputError, PromptError
 
@@ -119,7 +119,7 @@ def test_worker_plan_fills_the_cluster():
 
 def test_batch_parser_maps_every_track_video_option():
     """A new track-video option must reach batch too: it is a config value or one batch reads itself."""
-    from promptrack.pipeline.batch_cli import RUN_OPTIONS, build_batch_parser, config_values
+    from promptrack.pipeline.batch.cli import RUN_OPTIONS, build_batch_parser, config_values
     from promptrack.pipeline.cli import build_parser
 
     single = vars(build_parser().parse_args([]))
@@ -129,7 +129,7 @@ def test_batch_parser_maps_every_track_video_option():
     assert values["detect_every"] == 3 and values["output__mot"] is True and values["output__video"] is False
     mapped = {"device", "detect_every", "start", "end", "max_frames", "sam2", "box_threshold", "text_threshold",
               "mot", "no_video", "detector", "export"}
-    assert set(single) == RUN_OPTIONS | mapped, "map the new option in batch_cli.config_values"
+    assert set(single) == RUN_OPTIONS | mapped, "map the new option in batch/cli.config_values"
 
 
 def test_cli_bad_arguments_exit_2_with_one_line(tmp_path):
@@ -144,7 +144,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path):
 # ---------------------------------------------------------------- one worker, in process
 
 def test_a_worker_reuses_its_models_and_starts_each_video_afresh(fake_hub, tmp_path):
-    from promptrack.pipeline.batch_worker import VideoWorker
+    from promptrack.pipeline.batch.worker import VideoWorker
 
     video = write_video(tmp_path / "clip.mp4", moving_boxes_frames(5))
     worker = VideoWorker(tiny_config(), tmp_path)
@@ -160,7 +160,7 @@ def test_a_worker_reuses_its_models_and_starts_each_video_afresh(fake_hub, tmp_p
 
 
 def test_a_video_that_fails_midway_leaves_its_earlier_outputs_and_no_side_files(fake_hub, tmp_path, monkeypatch):
-    from promptrack.pipeline.batch_worker import TrackingPipeline, VideoWorker
+    from promptrack.pipeline.batch.worker import TrackingPipeline, VideoWorker
 
     video = write_video(tmp_path / "clip.mp4", moving_boxes_frames(5))
     (tmp_path / "clip.tracks.json").write_text('{"earlier": "complete"}')

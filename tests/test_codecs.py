@@ -15,7 +15,8 @@ from promptrack.pipeline import codecs
 from promptrack.pipeline.codecs import CUVID, choose_decoder, choose_encoder
 from promptrack.pipeline.config import load_config
 from promptrack.pipeline.errors import CodecError, ConfigError
-from promptrack.pipeline.outputs import LiveOutputs, open_sinks
+from promptrack.pipeline.live.outputs import LiveLayout
+from promptrack.pipeline.outputs import open_sinks
 from promptrack.pipeline.sources import PyAVSource, open_source
 
 
@@ -142,7 +143,7 @@ def test_auto_encoder_falls_back_once_for_file_and_live_outputs(no_gpu_codecs, s
     frame = np.zeros((info.height, info.width, 3), np.uint8)
     outputs = open_sinks(config, tmp_path, info, ["car"], models={})
     live = open_sinks(config, tmp_path, info, ["car"], models={},
-                      live=LiveOutputs(stamps=lambda i: None, clock=lambda i: i * 0.5), name="cam")
+                      layout=LiveLayout(stamps=lambda i: None, clock=lambda i: i * 0.5), name="cam")
     for sinks in (outputs, live):
         for index in range(4):
             for sink in sinks.sinks:

@@ -12,7 +12,7 @@ objects on that frame reuses the features), keeps each object's memory separatel
 re-prompting or removing one object never resets the others) and drops everything SAM 2 can no
 longer read. Conditioning frames are capped at ``max_cond_frames`` per object (nearest kept).
 
-How a frame runs (the speed rules of DESIGN.md):
+How a frame runs (the speed rules of docs/ARCHITECTURE.md):
 
 - one batched forward for ALL objects, whatever frame each was born or re-prompted on: per-object
   memories are padded and masked in one memory-attention call (``sam2_memory``), then the mask

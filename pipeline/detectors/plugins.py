@@ -10,7 +10,7 @@ device ("cpu", "cuda") and returns a Detector (an object with ``detect(frame, ph
 plain callable ``frame, phrases -> supervision.Detections``. Then
 ``track-video in.mp4 --prompt car --detector my-detector`` uses it, and
 ``track-video --list-detectors`` lists it. The entry point may also name a
-:class:`~promptrack.pipeline.detectors.registry.DetectorSpec` (its ``build`` is the factory), the same
+:class:`~promptrack.pipeline.detectors.spec.DetectorSpec` (its ``build`` is the factory), the same
 declaration a built-in family makes.
 
 From Python, any callable works without a package::
@@ -27,6 +27,7 @@ From Python, any callable works without a package::
 
 from __future__ import annotations
 
+from functools import partial
 from importlib import metadata
 from typing import Any, Callable, Sequence
 
@@ -35,6 +36,7 @@ import supervision as sv
 
 from ..errors import ConfigError, PromptrackError
 from .base import Detector
+from .spec import DetectorSpec
 
 ENTRY_POINT_GROUP = "promptrack.detectors"
 
@@ -106,10 +108,6 @@ def plugin_source(ep: metadata.EntryPoint) -> str:
 
 def plugin_specs() -> list:
     """A registry entry for each installed plugin (its module is imported only when it is built)."""
-    from functools import partial
-
-    from .registry import DetectorSpec
-
     return [DetectorSpec(name, partial(load_plugin, name), needs=f"plugin {plugin_source(ep)}",
                          about="third-party detector", source=plugin_source(ep))
             for name, ep in sorted(plugin_entry_points().items())]
@@ -126,8 +124,6 @@ def load_plugin(name: str, config: Any, device: str) -> Detector:
     except Exception as exc:  # a broken plugin must not look like a promptrack bug
         raise ConfigError(f"detector plugin {name!r} ({ep.value}) failed to import: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    from .registry import DetectorSpec
-
     if isinstance(factory, DetectorSpec):
         factory = factory.build
     try:

@@ -5,7 +5,8 @@ Each family's file (``grounding_dino.py``, ``sam3.py`` ...) declares one or more
 new file. ``--list-detectors``, :func:`build_detector`, the CLI's ``--detector`` routing (a name,
 a model folder or an ``.onnx`` file) and the output header's model name all read this table.
 Third-party packages add specs (or plain factories) through the entry-point group
-``promptrack.detectors`` (see ``plugins.py``).
+``promptrack.detectors`` (see ``plugins.py``). The spec itself lives in ``spec.py``, which both
+this table and the plugins read (neither imports the other's internals).
 
 Example (a detector of one file)::
 
@@ -26,49 +27,12 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, ModelNotFoundError, PromptrackError
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """What a detector is and how to build it.
-
-    Attributes:
-        name: the ``--detector`` name.
-        build: ``build(config, device) -> Detector``; ``config`` is the DetectorConfig.
-        needs: what it needs to run (weights, a token, a package), for ``--list-detectors``.
-        about: what it is for, one short phrase.
-        aliases: other accepted names (case is folded anyway).
-        default_model: hub id or file used when ``detector.model`` is not set.
-        model_types: ``config.json`` ``model_type`` values of checkpoints this family loads; a
-            folder passed to ``--detector`` is routed by them.
-        file_suffixes: weight files passed to ``--detector`` routed here (".onnx").
-        check_prompt: ``check_prompt(phrases)`` raises :class:`PromptError` for phrases this
-            detector cannot look for; called before any model loads.
-        source: where it comes from ("built-in", or the plugin's distribution).
-    """
-
-    name: str
-    build: Callable[[Any, str], Any]
-    needs: str
-    about: str
-    aliases: tuple[str, ...] = ()
-    default_model: str | None = None
-    model_types: tuple[str, ...] = ()
-    file_suffixes: tuple[str, ...] = ()
-    check_prompt: Callable[[Sequence[str]], None] | None = None
-    source: str = field(default="built-in", compare=False)
-
-    def model_name(self, model: str | None) -> str:
-        """The detector's name in output headers: its weights' name, else the detector's."""
-        weights = model or self.default_model
-        if not weights:
-            return self.name
-        return Path(str(weights)).name.removesuffix(".onnx") if model is None else Path(str(weights)).name
+from .plugins import plugin_specs
+from .spec import DetectorSpec
 
 
 _TABLE: dict[str, DetectorSpec] = {}
@@ -93,7 +57,7 @@ def _load_builtins() -> None:
     _loaded = True
     package = __name__.rsplit(".", 1)[0]
     for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if module.name not in ("registry", "base", "plugins"):
+        if module.name not in ("registry", "base", "plugins", "spec"):
             importlib.import_module(f"{package}.{module.name}")
 
 
@@ -110,8 +74,6 @@ _ORDER = ("grounding-dino", "mm-grounding-dino", "llmdet", "owlv2", "sam3", "omd
 
 def all_specs() -> list[DetectorSpec]:
     """Built-ins, then plugins (a plugin cannot shadow a built-in name or alias)."""
-    from .plugins import plugin_specs
-
     specs = builtin_specs()
     taken = {n for s in specs for n in (s.name, *s.aliases)}
     return specs + [s for s in plugin_specs() if s.name not in taken]

@@ -4,6 +4,7 @@
     source.py    the capture as a FrameSource for the frame loop, with per-frame timestamps
     server.py    the MJPEG live view (stdlib http.server)
     sinks.py     live sinks: JSON Lines, video segments, the MJPEG view (drawn by pipeline/annotate.py)
+    outputs.py   LiveLayout: which of those sinks a live run opens (open_sinks' live layout)
     logs.py      status lines as ``promptrack.live`` log records with levels
     stats.py     input/processed fps, drops, latency p50/p95
     session.py   LiveSession: the loop over a live source, from Python

@@ -36,7 +36,7 @@ from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError, mask_password
 from ..loop import DetectorLike, TrackingPipeline
-from ..outputs import LiveOutputs, Outputs, open_sinks
+from ..outputs import Outputs, open_sinks
 from ..safe_files import SafeFile
 from ..signals import stop_on_signals
 from ..prompts import parse_prompt
@@ -45,6 +45,7 @@ from .capture import LiveCapture, is_live_uri, live_name
 from .logs import forward, logger
 from .server import MjpegServer
 from .source import FrameStamp, LiveSource
+from .outputs import LiveLayout
 from .stats import LiveStats, StatsReporter
 
 
@@ -278,9 +279,9 @@ class LiveSession:
     def _open_sinks(self, source: LiveSource) -> Outputs:
         if self.output_dir is not None:
             self._write_session_file(source.info)
-        clock = LiveOutputs(stamps=source.stamps.get, clock=lambda index: source.stamps[index].mono, view=self.view)
+        layout = LiveLayout(stamps=source.stamps.get, clock=lambda index: source.stamps[index].mono, view=self.view)
         outputs = open_sinks(self.config, self.output_dir, source.info, self.phrases,
-                             _model_names(self.config, self._custom_detector), name=self.name, live=clock)
+                             _model_names(self.config, self._custom_detector), name=self.name, layout=layout)
         self.outputs.update(outputs.paths)
         return outputs
 

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Sequence
 
-from .cli import build_parser, config_values  # noqa: F401  (config_values: one mapping for both commands)
+from ..cli import build_parser, config_values  # noqa: F401  (config_values: one mapping for both commands)
 
 # track-video's options that are not config values: batch reads them itself.
 RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config", "overrides", "export"}
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_batch_parser()
     args = parser.parse_intermixed_args(argv)
     if args.list_detectors:
-        from .cli import list_detectors_command
+        from ..cli import list_detectors_command
 
         return list_detectors_command()
     inputs = [i for i in [args.input, *args.more_inputs] if i is not None]
@@ -67,13 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quiet:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    from .batch import track_videos
-    from .config import load_config
-    from .errors import PromptrackError
+    from .run import track_videos
+    from ..config import load_config
+    from ..errors import PromptrackError
 
     try:
         if args.export:
-            from .export import exporter_for
+            from ..export import exporter_for
 
             for name in args.export:  # a bad format fails before any video runs
                 exporter_for(name)
@@ -114,7 +114,7 @@ def export_datasets(summary, formats: Sequence[str], quiet: bool = False) -> Non
         return
     from pathlib import Path
 
-    from .export import default_output_dir, exporter_for, export_tracks
+    from ..export import default_output_dir, exporter_for, export_tracks
 
     for video in summary.videos:
         if video.status not in ("done", "skipped"):

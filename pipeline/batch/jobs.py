@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import Config
-from .errors import InputError, PromptrackError
-from .prompts import parse_prompt
-from .sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
+from ..config import Config
+from ..errors import InputError, PromptrackError
+from ..prompts import parse_prompt
+from ..sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, open_source
 
 MANIFEST_SUFFIXES = {".txt", ".csv", ".tsv", ".lst", ".list"}
 PATH_COLUMNS = ("path", "video", "source", "file", "uri", "input")
@@ -121,7 +121,7 @@ def _is_source(path: Path) -> bool:
 
 
 def _refuse_stream(text: str, where: str) -> None:
-    from .live.capture import is_live_uri
+    from ..live.capture import is_live_uri
 
     if is_live_uri(text):
         raise InputError(f"{where}: {text} is a stream, which never ends; batch tracks files and frame folders "

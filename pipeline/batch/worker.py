@@ -1,6 +1,6 @@
 """One batch worker: loads the models once, then tracks video after video into its outputs.
 
-:class:`VideoWorker` is a plain class; ``pipeline/batch.py`` runs it as a Ray actor (one per
+:class:`VideoWorker` is a plain class; ``pipeline/batch/run.py`` runs it as a Ray actor (one per
 worker), and it runs in-process as well (tests, debugging). Each video gets a fresh
 :class:`TrackingPipeline` (new associator, ids from 1) around the detector and SAM 2 weights
 loaded once.
@@ -28,14 +28,14 @@ from typing import Any
 
 import torch
 
-from .api import _model_names
-from .batch_jobs import VideoJob
-from .config import Config
-from .detectors import build_detector
-from .errors import InputError, PromptrackError
-from .loop import TrackingPipeline, build_sam2_tracker, pick_device
-from .outputs import open_sinks
-from .sources import open_source
+from ..api import _model_names
+from .jobs import VideoJob
+from ..config import Config
+from ..detectors import build_detector
+from ..errors import InputError, PromptrackError
+from ..loop import TrackingPipeline, build_sam2_tracker, pick_device
+from ..outputs import open_sinks
+from ..sources import open_source
 
 
 

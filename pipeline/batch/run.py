@@ -1,6 +1,6 @@
 """Many videos on Ray: ``track_videos()`` and what ``track-video batch`` runs.
 
-Each worker is a Ray actor (:class:`~promptrack.pipeline.batch_worker.VideoWorker`) that loads
+Each worker is a Ray actor (:class:`~promptrack.pipeline.batch.worker.VideoWorker`) that loads
 the models once and tracks video after video, writing each video's outputs itself. The driver
 (this module) hands out one video at a time to whichever worker is free, so long and short
 videos balance out.
@@ -9,7 +9,7 @@ videos balance out.
   (``"auto"``, ``"ray://head:10001"``) joins a running cluster; a Ray already initialised in this
   process (a notebook) is used as it is. On a cluster, inputs and the output folder must have the
   same paths on every node (shared storage).
-- Resumable: a video whose outputs are complete (see :func:`~.batch_jobs.completed_run`) is
+- Resumable: a video whose outputs are complete (see :func:`~.jobs.completed_run`) is
   skipped, without starting Ray when nothing is left to do.
 - A worker that dies (killed, out of memory) has its video retried on another worker, up to
   ``max_attempts`` runs per video; a video that fails (a corrupt file) fails alone, not retried.
@@ -37,11 +37,11 @@ from typing import Any, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
-from .api import prepare_output_dir
-from .batch_jobs import VideoJob, completed_run, plan_jobs
-from .batch_worker import VideoWorker
-from .config import Config, load_config
-from .errors import ConfigError, PromptrackError
+from ..api import prepare_output_dir
+from .jobs import VideoJob, completed_run, plan_jobs
+from .worker import VideoWorker
+from ..config import Config, load_config
+from ..errors import ConfigError, PromptrackError
 
 SUMMARY_NAME = "batch_summary.json"
 SUMMARY_SCHEMA = "promptrack.batch/1"
