@@ -131,7 +131,7 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
     model = _model(image_size, device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     compile_s = _warm_up(model, device, dtype, image_size, objects) if compile_ else 0.0
-    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=compile_)
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
     boxes = first_boxes(image_size, objects)
     samples, elapsed = {}, 0.0
     for t in range(frames):
@@ -194,7 +194,7 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
     model = _model(image_size, device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     compile_s = _warm_up(model, device, dtype, image_size, objects) if compile_ else 0.0
-    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=compile_)
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
     with autocast:
         state = model.init_state(folder)
@@ -238,7 +238,7 @@ def run_breakdown(frames: int, objects: int, image_size: int, device: str, compi
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     if compile_:
         _warm_up(model, device, dtype, image_size, objects)
-    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=compile_)
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
     spent: collections.Counter = collections.Counter()
 
     def timed(name, call):
@@ -283,7 +283,7 @@ def _warm_up(model, device: str, dtype, image_size: int, objects: int) -> float:
     throwaway engine goes through the same births first (compiled graphs are shared per process)."""
     from promptrack.trackers.sam2_engine import SAM2Engine
 
-    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile=True)
+    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on")
     boxes = first_boxes(image_size, objects)
     _sync(device)
     started = time.perf_counter()

@@ -47,7 +47,7 @@ class TrackerConfig:
     sam2: str = "tiny"  # tiny | small | base_plus | large | path to a .pt checkpoint
     image_size: int = 1024  # SAM 2 input size (square); smaller is faster, coarser
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16
-    compile: bool = False  # torch.compile SAM 2's memory attention (and on CUDA its image encoder)
+    compile: str = "auto"  # auto (CUDA: compiled + CUDA graph per bucket; CPU: off) | off | on (torch.compile, fullgraph)
     max_cond_frames: int = 4  # prompted frames kept per object (the nearest ones)
     fill_hole_area: int = 8  # fill holes / drop specks up to this many cells of SAM 2's 256x256 low-res mask (0: off)
     lookback: int = 8  # offline: frames held to track a new object back over them and show it once confirmed (0: off)

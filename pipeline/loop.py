@@ -65,8 +65,6 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
     dtype = config.tracker.dtype
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    if config.tracker.compile and device.startswith("cuda"):
-        model.image_encoder.forward = torch.compile(model.image_encoder.forward, dynamic=False)
     return SAM2Engine(model, device=device, dtype=getattr(torch, dtype),
                       max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area,
                       # back-fill reads the look-back frames' image features from this cache (no re-encoding);

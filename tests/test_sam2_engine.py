@@ -203,7 +203,7 @@ def test_compiled_memory_attention_tracks_as_the_eager_one():
     model = load_sam2_model(CONFIG, None, "cpu", image_size=64)
     frames = moving_boxes_frames(12, 64, 64)
     boxes = np.array([[4, 4, 28, 30], [30, 20, 60, 50]], dtype=float)
-    eager, compiled = SAM2Engine(model, device="cpu"), SAM2Engine(model, device="cpu", compile=True)
+    eager, compiled = SAM2Engine(model, device="cpu"), SAM2Engine(model, device="cpu", compile="on")
     for i, frame in enumerate(frames):
         for engine in (eager, compiled):
             engine.step(i, frame)

@@ -105,8 +105,8 @@ class SAM2Engine:
         feature_cache: image features of this many past frames are kept on the device, so that
             ``backfill`` over them does not encode them again (the pipeline passes how far back a
             back-fill may read: ``pipeline.loop.backfill_reach``).
-        compile: run the memory attention (the per-object cost of a frame) through
-            ``torch.compile``: slower first frames (compiling), faster ones after (``bench/engine.py``).
+        compile: ``"off"``, ``"on"`` (``torch.compile``: slower first frames, faster ones after) or
+            ``"auto"`` (on with CUDA, off on the CPU, where compiling costs more than it saves).
     """
 
     def __init__(
@@ -117,7 +117,7 @@ class SAM2Engine:
         max_cond_frames: int = 4,
         fill_hole_area: int = 0,
         feature_cache: int = 0,
-        compile: bool = False,
+        compile: str = "off",
     ) -> None:
         self.model = model
         self.device = torch.device(device)
@@ -128,7 +128,8 @@ class SAM2Engine:
         self.image_size = int(model.image_size)
         self.num_maskmem = int(model.num_maskmem)
         self.max_obj_ptrs = int(model.max_obj_ptrs_in_encoder) if model.use_obj_ptrs_in_encoder else 1
-        self.attention = sam2_memory.MaskedMemoryAttention(model.memory_attention, dtype, compile=compile)
+        self.compile = compile_mode(compile, self.device)
+        self.attention = sam2_memory.MaskedMemoryAttention(model.memory_attention, dtype, compile=self.compile == "on")
         self._objects: dict[int, ObjectMemory] = {}
         self._index: int | None = None
         self._video_hw: tuple[int, int] | None = None
@@ -448,6 +449,19 @@ class SAM2Engine:
         }
         self._prune(memory, self._index)
         self._changed()
+
+
+COMPILE_MODES = ("auto", "off", "on")
+
+
+def compile_mode(value: str | bool, device: torch.device) -> str:
+    """``tracker.compile`` resolved for `device`: "on" or "off" ("auto": on with CUDA; true/false as on/off)."""
+    mode = {"true": "on", "false": "off"}.get(str(value).strip().lower(), str(value).strip().lower())
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"tracker.compile must be one of {', '.join(COMPILE_MODES)}, not {value!r}")
+    if mode == "auto":
+        return "on" if device.type == "cuda" else "off"
+    return mode
 
 
 def load_sam2_model(
