@@ -130,8 +130,8 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
 
     model = _model(image_size, device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    compile_s = _warm_up(model, device, dtype, image_size, objects) if compile_ else 0.0
     engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
+    compile_s = _warm_up(engine, device, image_size, objects) if compile_ else 0.0
     boxes = first_boxes(image_size, objects)
     samples, elapsed = {}, 0.0
     for t in range(frames):
@@ -145,9 +145,7 @@ def run_engine(frames: int, objects: int, image_size: int, device: str, compile_
         _add_births(engine, t, boxes)
         if t in _checkpoints(frames):
             samples[t + 1] = round(rss_mb(), 1)
-    tensor_mb = sum(x.numel() * x.element_size() for m in engine._objects.values()
-                    for entries in (m.cond, m.non_cond) for e in entries.values()
-                    for x in (e["maskmem_features"], e["obj_ptr"]) if x is not None) / 2**20
+    tensor_mb = sum(x.numel() * x.element_size() for x in (engine.bank.features, engine.bank.pointers)) / 2**20
     return {"ms_per_frame": 1000 * elapsed / (frames - WARMUP), "rss_mb_by_frame": samples,
             "stored_entries_per_object": max(engine.memory_entries().values()), "compile_s": round(compile_s, 1),
             "memory_bank_mb": round(tensor_mb, 2)}
@@ -193,8 +191,8 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
 
     model = _model(image_size, device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    compile_s = _warm_up(model, device, dtype, image_size, objects) if compile_ else 0.0
     engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
+    compile_s = _warm_up(engine, device, image_size, objects) if compile_ else 0.0
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
     with autocast:
         state = model.init_state(folder)
@@ -202,13 +200,14 @@ def run_pair(frames: int, objects: int, image_size: int, device: str, compile_: 
         reference = _reference_stream(model, state, boxes, frames)
         spent = {"engine": 0.0, "reference": 0.0}
         calls = 0
+        attention_calls = _count_attention_calls()
         for t in range(frames):
             frame = np.array(Image.open(Path(folder) / f"{t:05d}.jpg"))  # the very pixels the reference reads
             _sync(device)
             a = time.perf_counter()
-            before = engine.attention.calls
+            before = attention_calls[0]
             engine.step(t, frame)
-            calls = max(calls, engine.attention.calls - before)
+            calls = max(calls, attention_calls[0] - before)
             _add_births(engine, t, boxes)
             _sync(device)
             b = time.perf_counter()
@@ -231,14 +230,14 @@ def run_breakdown(frames: int, objects: int, image_size: int, device: str, compi
 
     import torch
 
-    from promptrack.trackers import sam2_memory
+    from promptrack.trackers import sam2_step
     from promptrack.trackers.sam2_engine import SAM2Engine
 
     model = _model(image_size, device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if compile_:
-        _warm_up(model, device, dtype, image_size, objects)
     engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on" if compile_ else "off")
+    if compile_:
+        _warm_up(engine, device, image_size, objects)
     spent: collections.Counter = collections.Counter()
 
     def timed(name, call):
@@ -251,13 +250,11 @@ def run_breakdown(frames: int, objects: int, image_size: int, device: str, compi
             return out
         return wrapper
 
-    engine._encode = timed("image_encoder", engine._encode)
-    engine.attention = timed("memory_attention", engine.attention)
-    model._forward_sam_heads = timed("mask_decoder", model._forward_sam_heads)
-    model._encode_new_memory = timed("memory_encoder", model._encode_new_memory)
-    engine._postprocess = timed("postprocess", engine._postprocess)
-    build = sam2_memory.MemoryBatch.build
-    sam2_memory.MemoryBatch.build = timed("memory_layout", build)
+    parts = {"encode": "image_encoder", "memory_attention": "memory_attention", "_heads": "mask_decoder",
+             "_encode_memory": "memory_encoder", "memory_tokens": "memory_layout", "frame_payload": "postprocess"}
+    originals = {name: getattr(sam2_step, name) for name in parts}
+    for name, label in parts.items():  # the step's pieces are module functions: timed where they are looked up
+        setattr(sam2_step, name, timed(label, originals[name]))
     boxes = first_boxes(image_size, objects)
     first = max(BIRTHS) + WARMUP  # every object born, its memory full
     try:
@@ -273,17 +270,15 @@ def run_breakdown(frames: int, objects: int, image_size: int, device: str, compi
         _sync(device)
         total = time.perf_counter() - started
     finally:
-        sam2_memory.MemoryBatch.build = build
+        for name, call in originals.items():
+            setattr(sam2_step, name, call)
     per_frame = {name: round(1000 * seconds / frames, 2) for name, seconds in spent.most_common()}
     return {"ms_per_frame": 1000 * total / frames, "breakdown_ms_per_frame": per_frame}
 
 
-def _warm_up(model, device: str, dtype, image_size: int, objects: int) -> float:
-    """Seconds to compile the engine's memory attention for every shape the run will meet: a
-    throwaway engine goes through the same births first (compiled graphs are shared per process)."""
-    from promptrack.trackers.sam2_engine import SAM2Engine
-
-    engine = SAM2Engine(model, device=device, dtype=dtype, fill_hole_area=0, compile="on")
+def _warm_up(engine, device: str, image_size: int, objects: int) -> float:
+    """Seconds to compile the engine's step for every shape the run will meet: the engine itself goes
+    through the same births first, then forgets its objects (its compiled graphs stay)."""
     boxes = first_boxes(image_size, objects)
     _sync(device)
     started = time.perf_counter()
@@ -291,7 +286,23 @@ def _warm_up(model, device: str, dtype, image_size: int, objects: int) -> float:
         engine.step(t, make_frame(t, image_size, objects))
         _add_births(engine, t, boxes)
     _sync(device)
+    engine.remove(engine.ids)
     return time.perf_counter() - started
+
+
+def _count_attention_calls() -> list[int]:
+    """A counter of memory-attention calls (the engine's step makes one a frame for all objects)."""
+    from promptrack.trackers import sam2_step
+
+    count = [0]
+    attention = sam2_step.memory_attention
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return attention(*args, **kwargs)
+
+    sam2_step.memory_attention = counted
+    return count
 
 
 class _null:

@@ -40,19 +40,22 @@ def small_components(binary: torch.Tensor, max_area: int) -> torch.Tensor:
     at most `max_area` pixels and closed" is exact, with a fixed number of rounds (no host sync).
     """
     n, h, w = binary.shape
-    fg = binary.float().unsqueeze(1)
+    fg = binary.unsqueeze(1)
     ids = torch.arange(1, h * w + 1, device=binary.device, dtype=torch.float32).view(1, 1, h, w)
-    labels = ids * fg
+    zero = torch.zeros((), device=binary.device)
+    labels = torch.where(fg, ids, zero)  # float labels: max-pooling has no integer kernel on CUDA
     for _ in range(max(1, max_area)):
-        labels = F.max_pool2d(labels, 3, stride=1, padding=1) * fg
+        labels = torch.where(fg, F.max_pool2d(labels, 3, stride=1, padding=1), zero)
     # a pixel is "open" if a foreground neighbour holds another label
     big = float(h * w + 1)
     highest = F.max_pool2d(labels, 3, stride=1, padding=1)
-    lowest = big - F.max_pool2d(torch.where(fg > 0, big - labels, torch.zeros_like(labels)), 3, stride=1, padding=1)
-    is_open = (fg > 0) & ((highest != labels) | (lowest != labels))
-    flat = labels.view(n, -1).long()
-    count = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(1, flat, fg.view(n, -1))
-    opened = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(1, flat, is_open.view(n, -1).float())
+    lowest = big - F.max_pool2d(torch.where(fg, big - labels, zero), 3, stride=1, padding=1)
+    is_open = fg & ((highest != labels) | (lowest != labels))
+    flat = labels.view(n, -1).long()  # the labels as indices: the one conversion (index arithmetic, not precision)
+    one = torch.ones((), device=binary.device)
+    count = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(1, flat, torch.where(fg, one, zero).view(n, -1))
+    opened = torch.zeros(n, h * w + 1, device=binary.device).scatter_add_(
+        1, flat, torch.where(is_open, one, zero).view(n, -1))
     small = (count <= max_area) & (opened == 0)
     small[:, 0] = False  # background
     return small.gather(1, flat).view(n, h, w)
@@ -68,9 +71,9 @@ def fill_small_holes_lowres(logits: torch.Tensor, max_area: int) -> torch.Tensor
     specks = small_components(filled, max_area)
     # keep a mask that is nothing but specks: dropping it would erase a small object entirely
     specks &= (filled & ~specks).flatten(1).any(1)[:, None, None]
-    out = torch.where(holes, torch.full_like(logits[:, 0], 0.1), logits[:, 0])
-    out = torch.where(specks, torch.full_like(out, -0.1), out)
-    return out.unsqueeze(1).to(logits.dtype)
+    out = torch.where(holes, 0.1, logits[:, 0])  # a Python scalar takes the logits' dtype: no cast
+    out = torch.where(specks, -0.1, out)
+    return out.unsqueeze(1)
 
 
 def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -79,7 +82,8 @@ def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def boxes_and_areas(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """xyxy boxes (N, 4) float32, as ``supervision.mask_to_xyxy`` (inclusive max), and pixel counts (N,)."""
+    """xyxy boxes (N, 4) int64, as ``supervision.mask_to_xyxy`` (inclusive max; 0s for an empty mask),
+    and pixel counts (N,) int64. Integers: the host makes them float32, no cast on the device."""
     n, h, w = masks.shape
     rows, cols = masks.any(2), masks.any(1)
     ys = torch.arange(h, device=masks.device)
@@ -88,13 +92,21 @@ def boxes_and_areas(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     y2 = torch.where(rows, ys, -1).amax(1)
     x1 = torch.where(cols, xs, w).amin(1)
     x2 = torch.where(cols, xs, -1).amax(1)
-    boxes = torch.stack([x1, y1, x2, y2], 1).float()
+    boxes = torch.stack([x1, y1, x2, y2], 1)
     empty = ~rows.any(1)
-    boxes = torch.where(empty[:, None], torch.zeros_like(boxes), boxes)
+    boxes = torch.where(empty[:, None], 0, boxes)
     return boxes, masks.flatten(1).sum(1)
 
 
-_BITS = (128, 64, 32, 16, 8, 4, 2, 1)  # numpy.unpackbits order (big bit first)
+def pack_bits(masks: torch.Tensor) -> torch.Tensor:
+    """Bool masks (any shape) -> uint8 bytes, 8 pixels a byte in ``numpy.unpackbits`` order, on the device."""
+    bits = masks.flatten()
+    pad = (-bits.numel()) % 8
+    if pad:
+        bits = torch.cat([bits, bits.new_zeros(pad)])
+    # 128, 64, ... 1 made on the device (an upload of the constant would be a copy every frame)
+    weights = torch.pow(2, torch.arange(7, -1, -1, device=masks.device, dtype=torch.uint8))
+    return torch.where(bits.view(-1, 8), weights, 0).sum(1, dtype=torch.uint8)
 
 
 def to_host(masks: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
@@ -108,12 +120,7 @@ def to_host(masks: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
     n, h, w = masks.shape
     if not (masks.device.type != "cpu" if pack is None else pack):
         return masks.numpy(), boxes.float().numpy(), areas.long().numpy()
-    bits = masks.flatten()
-    pad = (-bits.numel()) % 8
-    if pad:
-        bits = torch.cat([bits, bits.new_zeros(pad)])
-    weights = torch.tensor(_BITS, dtype=torch.uint8, device=masks.device)
-    packed = (bits.view(-1, 8).to(torch.uint8) * weights).sum(1, dtype=torch.uint8)
+    packed = pack_bits(masks)
     payload = torch.cat([packed, boxes.float().contiguous().view(torch.uint8).flatten(),
                          areas.long().contiguous().view(torch.uint8).flatten()])
     host = payload.cpu().numpy()

@@ -1,28 +1,25 @@
 """SAM 2, frame by frame, with memory bounded by configuration rather than video length.
 
 The reference ``SAM2VideoPredictor`` decodes the whole video up front and keeps every past
-output. For tracking, SAM 2 only ever reads, per object:
-
-- its conditioning (prompted) frames,
-- the memories of the last ``num_maskmem - 1`` frames,
-- the object pointers of the last ``max_obj_ptrs_in_encoder - 1`` frames.
-
-This engine takes one frame at a time, runs the image encoder once per frame (prompting new
-objects on that frame reuses the features), keeps each object's memory separately (adding,
-re-prompting or removing one object never resets the others) and drops everything SAM 2 can no
-longer read. Conditioning frames are capped at ``max_cond_frames`` per object (nearest kept).
+output. For tracking, SAM 2 only ever reads, per object: its conditioning (prompted) frames, the
+memories of the last ``num_maskmem - 1`` frames and the object pointers of the last
+``max_obj_ptrs_in_encoder - 1`` frames. This engine takes one frame at a time, keeps exactly that
+in fixed device slots per object (``sam2_bank``; conditioning frames capped at ``max_cond_frames``,
+nearest kept), and adds, re-prompts or removes one object without touching the others' memory.
 
 How a frame runs (the speed rules of docs/ARCHITECTURE.md):
 
-- one batched forward for ALL objects, whatever frame each was born or re-prompted on: per-object
-  memories are padded and masked in one memory-attention call (``sam2_memory``), then the mask
-  decoder and the memory encoder run once on the batch;
-- the memory bank is stored in bf16 (object pointers in the working dtype); with ``dtype=bf16``
-  the memory attention runs in bf16 throughout, its weights cast once;
-- no host synchronisation inside a step: scores and masks stay on the device;
-- post-processing on the device at SAM 2's low resolution (``masks``): holes and specks, one
-  batched upsampling, boxes and areas, then one copy to the host when Detections are asked for
-  (``device_masks()`` gives the video-size masks without any host copy);
+- ONE host-to-device copy: the frame and the step's slot inputs in one buffer (``transfer.upload``:
+  pinned, non-blocking on CUDA);
+- ONE static step for every object (``sam2_step.frame_step``): image encoder, memory attention,
+  mask decoder, memory encoder, low-res post-processing; objects padded to a bucket, no host
+  synchronisation, weights in the working dtype (no autocast, no per-frame casts); with
+  ``compile="on"`` through ``torch.compile(fullgraph=True)``, with ``"auto"`` on CUDA also replayed
+  as a CUDA graph per bucket (``mode="reduce-overhead"``);
+- the frame's memory written into the ring slots in place; ONE device-to-host copy of the frame's
+  results (bit-packed masks, boxes, areas), when they are asked for;
+- new objects and re-prompts of a frame are prompted in one batched call when the frame's results
+  are next needed (``add``/``reprompt`` only queue them);
 - back-fill reuses the image features of the last ``feature_cache`` frames instead of re-encoding.
 
 Example:
@@ -35,78 +32,63 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import supervision as sv
 import torch
 import torch.nn.functional as F
+from torch.utils._pytree import tree_map
 
 from . import masks as postprocess
-from . import sam2_memory
+from . import sam2_step
 from .base import detections_from_masks
+from .sam2_bank import MemoryBank, bucket
+from .sam2_step import FramePayload, StepModel, Tracked
+from .transfer import download, upload, upload_packed
 
-# SAM 2 normalises images with the ImageNet statistics.
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
-# Streaming: the video length is unknown. SAM 2 uses it only to cap the pointer window
-# (min(num_frames, max_obj_ptrs_in_encoder)), so any length past that cap is equivalent.
-_UNKNOWN_LENGTH = 1 << 30
-
-Features = tuple  # (vision_feats, vision_pos, feat_sizes) of one frame, batch 1
+COMPILE_MODES = ("auto", "off", "on")
 
 
-@dataclass
-class ObjectMemory:
-    """What SAM 2 can still read for one object, in the layout its ``track_step`` expects."""
-
-    cond: dict[int, dict[str, Any]] = field(default_factory=dict)  # prompted frames
-    non_cond: dict[int, dict[str, Any]] = field(default_factory=dict)  # propagated frames
-    logits: torch.Tensor | None = None  # low-res mask logits (1, 1, h, w) on the current frame
-    score: torch.Tensor | None = None  # object score logit (1, 1) on the current frame, on the device
-    tracked_at: int | None = None  # the last frame it was propagated onto (a re-prompt there is a correction)
-
-    def as_output_dict(self) -> dict[str, dict[int, dict[str, Any]]]:
-        return {"cond_frame_outputs": self.cond, "non_cond_frame_outputs": self.non_cond}
-
-    def entries(self) -> int:
-        return len(self.cond) + len(self.non_cond)
+def compile_mode(value: str | bool, device: torch.device) -> str:
+    """``tracker.compile`` resolved for `device`: "off", "on" (torch.compile), or "graph" (compiled
+    and replayed as a CUDA graph: what "auto" means on CUDA; on the CPU "auto" is "off"). true/false
+    read as on/off."""
+    mode = {"true": "on", "false": "off"}.get(str(value).strip().lower(), str(value).strip().lower())
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"tracker.compile must be one of {', '.join(COMPILE_MODES)}, not {value!r}")
+    if mode == "auto":
+        return "graph" if device.type == "cuda" else "off"
+    return mode
 
 
 @dataclass
-class FrameMasks:
-    """One frame's post-processed masks on the device (video size), with boxes and areas."""
-
-    ids: list[int]
-    masks: torch.Tensor  # (N, H, W) bool
-    boxes: torch.Tensor  # (N, 4) float32 xyxy
-    areas: torch.Tensor  # (N,) int64
-
-    def to_detections(self) -> sv.Detections:
-        if not self.ids:
-            return sv.Detections.empty()
-        masks, boxes, areas = postprocess.to_host(self.masks, self.boxes, self.areas)
-        return detections_from_masks(self.ids, masks, boxes, areas)
+class _Prompt:
+    row: int
+    box: np.ndarray | None  # xyxy source pixels
+    mask: np.ndarray | None  # HxW bool, source size
+    correction: bool  # the object was tracked onto this frame: its memory conditions the prompt
 
 
 class SAM2Engine:
     """Bounded-memory streaming SAM 2 behind the MaskTracker protocol.
 
     Args:
-        model: a SAM 2 model (``SAM2Base`` or the video predictor built from it), in eval mode.
+        model: a SAM 2 model (``SAM2Base`` or the video predictor built from it), in eval mode. It is
+            not changed: a copy is cast when `dtype` is not its own.
         device: where it runs.
-        dtype: ``torch.bfloat16`` (CUDA, or CPU where fast) or ``torch.float32``.
+        dtype: ``torch.bfloat16`` (CUDA) or ``torch.float32``: the weights are held in it once.
         max_cond_frames: prompted frames kept per object; the nearest ones stay.
         fill_hole_area: holes and specks up to this many cells of SAM 2's low-res (256x256) mask
             grid are filled / removed, as SAM 2's own ``fill_hole_area`` (0: off).
         feature_cache: image features of this many past frames are kept on the device, so that
             ``backfill`` over them does not encode them again (the pipeline passes how far back a
             back-fill may read: ``pipeline.loop.backfill_reach``).
-        compile: ``"off"``, ``"on"`` (``torch.compile``: slower first frames, faster ones after) or
-            ``"auto"`` (on with CUDA, off on the CPU, where compiling costs more than it saves).
+        compile: ``"off"``, ``"on"`` (``torch.compile(fullgraph=True)`` of the step: slower first
+            frames, one compile per object bucket) or ``"auto"`` (on CUDA compiled and replayed as a
+            CUDA graph; off on the CPU, where compiling costs more than it saves).
     """
 
     def __init__(
@@ -119,53 +101,71 @@ class SAM2Engine:
         feature_cache: int = 0,
         compile: str = "off",
     ) -> None:
-        self.model = model
         self.device = torch.device(device)
         self.dtype = dtype
         self.max_cond_frames = max(1, int(max_cond_frames))
-        self.fill_hole_area = int(fill_hole_area)
         self.feature_cache = max(0, int(feature_cache))
-        self.image_size = int(model.image_size)
-        self.num_maskmem = int(model.num_maskmem)
-        self.max_obj_ptrs = int(model.max_obj_ptrs_in_encoder) if model.use_obj_ptrs_in_encoder else 1
         self.compile = compile_mode(compile, self.device)
-        self.attention = sam2_memory.MaskedMemoryAttention(model.memory_attention, dtype, compile=self.compile == "on")
-        self._objects: dict[int, ObjectMemory] = {}
+        self.net = StepModel(model, dtype, video_hw=(0, 0), fill_hole_area=fill_hole_area)
+        self.image_size = self.net.image_size
+        m = self.net.model
+        self.num_maskmem = int(m.num_maskmem)
+        self.max_obj_ptrs = int(m.max_obj_ptrs_in_encoder) if m.use_obj_ptrs_in_encoder else 1
+        self.bank: MemoryBank | None = None  # built at the first frame (its token count is the features')
         self._index: int | None = None
         self._video_hw: tuple[int, int] | None = None
-        self._features: Features | None = None  # current frame's backbone features
-        self._cache: OrderedDict[int, Features] = OrderedDict()  # past frames' features, for back-fill
-        self._maskmem_pos_enc: list[torch.Tensor] | None = None  # same for every frame
-        self._vision_pos: dict[tuple, list[torch.Tensor]] = {}  # image position encodings, per feature sizes
-        self._layout_cache: dict = {}  # memory layouts' index tensors, per shape (see MemoryBatch.build)
-        self._frame: FrameMasks | None = None  # the current frame's post-processed masks, once computed
-        self._detections: sv.Detections | None = None  # ... and their host copy
-        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+        self._feats: list[torch.Tensor] | None = None  # the current frame's feature maps
+        self._cache: OrderedDict[int, list[torch.Tensor]] = OrderedDict()  # past frames' features, for back-fill
+        # the current frame, per bank row: mask logits, memory-conditioned features (a correction reuses them)
+        self._logits: torch.Tensor | None = None
+        self._conditioned: torch.Tensor | None = None
+        self._scores: torch.Tensor | None = None
+        self._payload: torch.Tensor | None = None  # the frame's results on the device, not yet downloaded
+        self._payload_rows = 0
+        self._born: dict[int, int] = {}  # id -> the frame it was added on
+        self._pending: list[_Prompt] = []
+        self._detections: sv.Detections | None = None
+        self._last_inputs: tuple | None = None
+        self._forward = self._build_forward()
 
     # ------------------------------------------------------------------ protocol
     @property
     def ids(self) -> list[int]:
-        return list(self._objects)
+        return list(self.bank.ids) if self.bank is not None else []
 
     @torch.inference_mode()
     def step(self, index: int, frame: np.ndarray) -> sv.Detections:
-        """Encode `frame` and carry every object's mask onto it (one batched forward)."""
+        """Encode `frame` and carry every object's mask onto it (one static step for all)."""
         if self._index is not None and index <= self._index:
             raise ValueError(f"frames must come in order: got {index} after {self._index}")
-        if self._features is not None and self.feature_cache:
-            self._cache[self._index] = self._features
+        self._flush()
+        if self._feats is not None and self.feature_cache:
+            self._cache[self._index] = self._feats
             while len(self._cache) > self.feature_cache:
                 self._cache.popitem(last=False)
         self._index = index
-        self._video_hw = frame.shape[:2]
-        self._changed()
-        with self._autocast():
-            self._features = self._encode(frame)
-            for memory in self._objects.values():
-                self._prune(memory, index)
-            if self._objects:
-                self._propagate(list(self._objects.values()), index)
+        if self._video_hw != frame.shape[:2]:
+            self._video_hw = tuple(frame.shape[:2])
+            self.net.video_hw = self._video_hw
+        self._detections = None
+        rows = len(self.bank) if self.bank is not None else 0
+        slots = self.bank.slots(index) if rows else None
+        frame_t, slots_t = self._upload(frame, slots)
+        if not rows:
+            self._feats = self._encode_only(frame_t)
+            self._ensure_bank()
+            self._logits = self._scores = self._conditioned = self._payload = None
+            return self.current()
+        features, pointers = self.bank.views()
+        qrope, mrope = self.net.rope(features.shape[1], pointers.shape[1] * self.net.split)
+        self._last_inputs = (frame_t, slots_t, features, pointers, not slots.full, qrope, mrope)
+        feats, out = self._run(self._forward, *self._last_inputs)
+        self._feats = feats
+        ring, ptr_ring = sam2_step.unpack_slots(self.net, slots_t, *features.shape[:2], pointers.shape[1])[3:]
+        self.bank.write_tracked(index, out.features, out.pointers, ring, ptr_ring)
+        self._logits, self._scores, self._conditioned, self._payload = out.logits, out.scores, out.conditioned, \
+            out.payload
+        self._payload_rows = out.logits.shape[0]
         return self.current()
 
     @torch.inference_mode()
@@ -173,15 +173,23 @@ class SAM2Engine:
         """Start new objects on the current frame, each from a box (xyxy, source pixels).
 
         Where a mask (HxW bool, source size) is given for an object, SAM 2 is prompted with the
-        mask instead of the box (as the reference predictor's ``add_new_mask``).
-        """
+        mask instead of the box (as the reference predictor's ``add_new_mask``). The prompts of a
+        frame run together, in one batched call, when the frame's results are next needed."""
+        if self._feats is None:
+            raise RuntimeError("call step() with a frame before adding objects")
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         masks = list(masks) if masks is not None else [None] * len(boxes)
-        for obj_id, box, mask in zip(ids, boxes, masks):
-            if obj_id in self._objects:
+        ids = [int(i) for i in ids]
+        for obj_id in ids:
+            if obj_id in self.bank.ids:
                 raise ValueError(f"object id {obj_id} is already tracked")
-            self._objects[int(obj_id)] = ObjectMemory()
-            self._prompt(int(obj_id), box, mask)
+        rows = self._grow(self.bank.add(ids))
+        for obj_id, row, box, mask in zip(ids, rows, boxes, masks):
+            self._born[obj_id] = self._index
+            use_mask = mask is not None and np.any(mask)
+            self._pending.append(_Prompt(row, None if use_mask else box, np.asarray(mask, bool) if use_mask else None,
+                                         correction=False))
+        self._changed()
 
     @torch.inference_mode()
     def reprompt(self, ids: Sequence[int], boxes: np.ndarray) -> None:
@@ -189,16 +197,34 @@ class SAM2Engine:
 
         As the reference predictor treats a box on a frame it already tracked: SAM 2 decodes it
         with the object's memory and its current mask logits as the mask prompt. The result
-        becomes a conditioning frame (the reference's ``add_all_frames_to_correct_as_cond``).
-        """
+        becomes a conditioning frame (the reference's ``add_all_frames_to_correct_as_cond``). An
+        object added on this very frame is prompted with the new box instead of its first one."""
         for obj_id, box in zip(ids, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)):
-            if obj_id not in self._objects:
+            if self.bank is None or int(obj_id) not in self.bank.ids:
                 raise KeyError(f"unknown object id {obj_id}")
-            self._prompt(int(obj_id), box)
+            row = self.bank.row(int(obj_id))
+            self._pending = [p for p in self._pending if p.row != row]
+            self._pending.append(_Prompt(row, box, None, correction=self._born[int(obj_id)] != self._index))
+        self._changed()
 
     def remove(self, ids: Sequence[int]) -> None:
-        for obj_id in ids:
-            self._objects.pop(int(obj_id), None)
+        if self.bank is None:
+            return
+        self._flush()
+        gone = {int(i) for i in ids} & set(self.bank.ids)
+        if not gone:
+            return
+        keep = [r for r, obj_id in enumerate(self.bank.ids) if obj_id not in gone]
+        self.bank.remove(gone)
+        for obj_id in gone:
+            self._born.pop(obj_id, None)
+        if self._logits is not None:
+            index = upload(np.array(keep, dtype=np.int64), self.device)
+            self._logits = self._logits.index_select(0, index)
+            self._scores = self._scores.index_select(0, index)
+            if self._conditioned is not None:
+                self._conditioned = self._conditioned.index_select(0, index)
+        self._payload = None
         self._changed()
 
     @torch.inference_mode()
@@ -208,72 +234,220 @@ class SAM2Engine:
         earlier `frames`.
 
         SAM 2 tracks in reverse from that prompt alone, as the reference predictor does, one
-        earlier frame at a time, all objects in one batch: the result does not depend on when it
-        is asked for, so a caller may wait for a new object to be confirmed before carrying it
-        back. Objects whose prompt on `start` is no longer held are skipped. A frame whose
-        features are still in the cache (the last ``feature_cache`` frames) is not encoded again.
-        Returns Detections of `ids` per frame index. The objects' forward memory is left as it was.
-        """
+        earlier frame at a time, all objects in one batch (the same static step, in reverse): the
+        result does not depend on when it is asked for, so a caller may wait for a new object to be
+        confirmed before carrying it back. Objects whose prompt on `start` is no longer held are
+        skipped. A frame whose features are still in the cache (the last ``feature_cache`` frames)
+        is not encoded again. Returns Detections of `ids` per frame index. The objects' forward
+        memory is left as it was."""
+        self._flush()
         start = self._index if start is None else int(start)
-        ids = [int(i) for i in ids if int(i) in self._objects and start in self._objects[int(i)].cond]
-        if not ids or not frames:
+        held = [int(i) for i in ids if self.bank is not None and int(i) in self.bank.ids
+                and start in self.bank.held(int(i))["cond"]]
+        if not held or not frames:
             return {}
-        current = (self._features, self._video_hw)
-        reverse_memory = [ObjectMemory(cond={start: self._objects[i].cond[start]}) for i in ids]
+        reverse = self.bank.spawn([self.bank.row(i) for i in held], start)
         results: dict[int, sv.Detections] = {}
-        try:
-            with self._autocast():
-                for index, frame in sorted(frames, key=lambda item: -item[0]):
-                    if index >= start:
-                        raise ValueError(f"back-fill frames must come before the prompted frame {start}")
-                    self._video_hw = frame.shape[:2]
-                    cached = self._cache.get(index)
-                    self._features = cached if cached is not None else self._encode(frame)
-                    self._propagate(reverse_memory, index, reverse=True)
-                    for memory in reverse_memory:
-                        self._prune(memory, index, reverse=True)
-                    results[index] = self._postprocess(ids, [m.logits for m in reverse_memory]).to_detections()
-        finally:
-            self._features, self._video_hw = current
+        for index, frame in sorted(frames, key=lambda item: -item[0]):
+            if index >= start:
+                raise ValueError(f"back-fill frames must come before the prompted frame {start}")
+            if tuple(frame.shape[:2]) != self._video_hw:
+                raise ValueError("back-fill frames must have the size of the video")
+            slots = reverse.slots(index, reverse=True)
+            cached = self._cache.get(index)
+            frame_t, slots_t = self._upload(frame if cached is None else None, slots)
+            feats = cached if cached is not None else self._encode_only(frame_t)
+            features, pointers = reverse.views()
+            qrope, mrope = self.net.rope(features.shape[1], pointers.shape[1] * self.net.split)
+            out = self._run(self._track, feats, features, pointers, slots_t, not slots.full, qrope, mrope)
+            ring, ptr_ring = sam2_step.unpack_slots(self.net, slots_t, *features.shape[:2], pointers.shape[1])[3:]
+            reverse.write_tracked(index, out.features, out.pointers, ring, ptr_ring)
+            results[index] = self._detections_of(held, out.payload, features.shape[0])
         return results
 
     def mask_logits(self) -> torch.Tensor:
         """Raw mask logits of every held object on the current frame at video size, (N, H, W) float32."""
+        self._flush()
         with torch.inference_mode():
-            return postprocess.upsample(torch.cat([m.logits for m in self._objects.values()]), self._video_hw)
+            return postprocess.upsample(self._logits[:len(self.bank)], self._video_hw)
 
     def device_masks(self) -> torch.Tensor:
         """(N, H, W) bool masks at video size on the engine's device, in ``current().tracker_id`` order."""
-        return self._current_frame().masks
+        self._flush()
+        n = len(self.bank) if self.bank is not None else 0
+        if not n:
+            return torch.zeros((0, *(self._video_hw or (0, 0))), dtype=torch.bool, device=self.device)
+        with torch.inference_mode():
+            low = postprocess.fill_small_holes_lowres(self._logits[:n], self.net.fill_hole_area)
+            return postprocess.upsample(low, self._video_hw) > 0
 
     def current(self) -> sv.Detections:
         """Masks of every held object on the current frame: the one host copy of the frame's results."""
+        self._flush()
         if self._detections is None:
-            self._detections = self._current_frame().to_detections()
+            n = len(self.bank) if self.bank is not None else 0
+            if not n:
+                self._detections = sv.Detections.empty()
+            else:
+                rows = bucket(n)
+                if self._payload is None:  # prompts or removals changed the frame: post-process it again
+                    low = self.image_size // 4
+                    self._logits = _fit(self._logits, rows, (1, low, low), self.dtype, self.device)
+                    self._scores = _fit(self._scores, rows, (1,), self.dtype, self.device)
+                    with torch.inference_mode():
+                        self._payload = sam2_step.frame_payload(self.net, self._logits[:rows], self._scores[:rows])
+                    self._payload_rows = rows
+                self._detections = self._detections_of(self.bank.ids, self._payload, self._payload_rows)
         return self._detections
 
-    def _current_frame(self) -> FrameMasks:
-        if self._frame is None:
-            if not self._objects or self._video_hw is None:
-                hw = self._video_hw or (0, 0)
-                empty = torch.zeros((0, *hw), dtype=torch.bool, device=self.device)
-                self._frame = FrameMasks([], empty, torch.zeros((0, 4), device=self.device),
-                                         torch.zeros(0, dtype=torch.long, device=self.device))
-            else:
-                self._frame = self._postprocess(list(self._objects), [m.logits for m in self._objects.values()])
-        return self._frame
-
-    @torch.inference_mode()
-    def _postprocess(self, ids: list[int], logits: list[torch.Tensor]) -> FrameMasks:
-        """Low-res logits -> holes/specks on the low-res grid -> one upsampling -> masks, boxes, areas."""
-        low_res = postprocess.fill_small_holes_lowres(torch.cat(logits).float(), self.fill_hole_area)
-        masks = postprocess.upsample(low_res, self._video_hw) > 0
-        boxes, areas = postprocess.boxes_and_areas(masks)
-        return FrameMasks(ids, masks, boxes, areas)
+    def _detections_of(self, ids: list[int], payload: torch.Tensor, rows: int) -> sv.Detections:
+        """One download of a payload of `rows` rows -> Detections of its first len(ids) rows."""
+        host = FramePayload(download(payload), rows=rows, video_hw=self._video_hw)
+        packed, boxes, areas, _ = host.parts()
+        n, (h, w) = len(ids), self._video_hw
+        masks = np.unpackbits(packed, count=n * h * w).reshape(n, h, w).view(bool)
+        return detections_from_masks(ids, masks, boxes[:n].astype(np.float32), areas[:n])
 
     def _changed(self) -> None:
-        self._frame = None
         self._detections = None
+
+    # ------------------------------------------------------------------ prompts
+    def _flush(self) -> None:
+        """Run the queued prompts of the current frame: all box prompts in one batched call, all
+        mask prompts in another; their memories become conditioning frames."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        with torch.inference_mode():
+            boxes = [p for p in pending if p.box is not None]
+            if boxes:
+                self._prompt_boxes(boxes)
+            masks = [p for p in pending if p.mask is not None]
+            if masks:
+                self._prompt_masks(masks)
+        self._payload = None
+        self._changed()
+
+    def _prompt_boxes(self, prompts: list[_Prompt]) -> None:
+        h, w = self._video_hw
+        size = self.image_size
+        rows = [p.row for p in prompts]
+        slots = self.bank.assign_conditioning(rows, self._index)
+        scale = np.array([size / w, size / h, size / w, size / h], np.float32)
+        boxes = np.stack([p.box for p in prompts]).astype(np.float32) * scale
+        correction = np.array([p.correction for p in prompts])
+        # which features condition each prompt: a correction's own (this frame's step), else the frame's
+        # plus SAM 2's no-memory embedding (the last row of the table below)
+        fresh = self._conditioned.shape[0] if self._conditioned is not None else 0
+        source = np.where(correction, rows, fresh)
+        index, boxes_t = upload_packed([np.array([rows, slots, source], dtype=np.int64), boxes], self.device)
+        rows_t, slots_t, source_t = index
+        top = self._feats[-1]
+        no_memory = top + self.net.model.no_mem_embed.view(1, -1, 1, 1)
+        table = no_memory if self._conditioned is None else torch.cat([self._conditioned, no_memory])
+        pix_feat = table.index_select(0, source_t)
+        previous = corrected = None
+        if correction.any():  # a correction's mask prompt: its current logits (SAM 2 clamps them to +-32)
+            previous = self._logits.index_select(0, rows_t).clamp(-32.0, 32.0)
+            corrected = source_t < fresh
+        out = self._run(self._prompt_boxes_fn, self._feats, pix_feat, boxes_t, previous, corrected)
+        self._store_prompted(rows_t, slots_t, out)
+
+    def _prompt_masks(self, prompts: list[_Prompt]) -> None:
+        rows = [p.row for p in prompts]
+        slots = self.bank.assign_conditioning(rows, self._index)
+        index, masks_t = upload_packed([np.array([rows, slots], dtype=np.int64), np.stack([p.mask for p in prompts])],
+                                       self.device)
+        out = self._run(self._prompt_masks_fn, self._feats, masks_t)
+        self._store_prompted(index[0], index[1], out)
+
+    def _store_prompted(self, rows_t: torch.Tensor, slots_t: torch.Tensor, out: Tracked) -> None:
+        self.bank.write_prompted(rows_t, slots_t, out.features, out.pointers)
+        self._logits.index_copy_(0, rows_t, out.logits.to(self._logits.dtype))
+        self._scores.index_copy_(0, rows_t, out.scores.to(self._scores.dtype))
+
+    # ------------------------------------------------------------------ the compiled pieces
+    def _build_forward(self) -> None:
+        """The step's pure functions, compiled as `compile` says (each shape bucket compiles once)."""
+        net = self.net
+
+        def forward(frame, slots, features, pointers, masked, query_rope, memory_rope):
+            feats = sam2_step.encode(net, frame)
+            return feats, sam2_step.track(net, feats, features, pointers, slots, masked, query_rope, memory_rope)
+
+        def encode(frame):
+            return sam2_step.encode(net, frame)
+
+        def track(feats, features, pointers, slots, masked, query_rope, memory_rope):
+            return sam2_step.track(net, feats, features, pointers, slots, masked, query_rope, memory_rope)
+
+        def prompt_boxes(feats, pix_feat, boxes, previous, corrected):
+            return sam2_step.prompt_boxes(net, feats, pix_feat, boxes, previous, corrected)
+
+        def prompt_masks(feats, masks):
+            return sam2_step.prompt_masks(net, feats, masks)
+
+        self._eager_forward = forward
+        if self.compile == "off":
+            wrap = _identity
+        else:
+            options = {"fullgraph": True, "dynamic": False}
+            if self.compile == "graph":
+                options["mode"] = "reduce-overhead"  # CUDA graphs per shape, static input buffers handled
+            wrap = _compiler(options)
+        self._encode, self._track = wrap(encode), wrap(track)
+        self._prompt_boxes_fn, self._prompt_masks_fn = wrap(prompt_boxes), wrap(prompt_masks)
+        return wrap(forward)
+
+    def _run(self, fn: Callable, *args):
+        """Call a step function; a CUDA-graph replay's outputs are overwritten by the next replay, so
+        what the engine keeps is copied out (the memory itself is copied into the bank at once)."""
+        if self.compile != "graph":
+            return fn(*args)
+        torch.compiler.cudagraph_mark_step_begin()
+        return _tree_clone(fn(*args))
+
+    @property
+    def static_step(self) -> Callable:
+        """The frame step as one pure function of tensors (uncompiled), for inspection and counting."""
+        return self._eager_forward
+
+    def last_step_inputs(self) -> tuple | None:
+        """The arguments of the last step with objects (``static_step(*engine.last_step_inputs())``)."""
+        return self._last_inputs
+
+    # ------------------------------------------------------------------ plumbing
+    def _upload(self, frame: np.ndarray | None, slots) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The frame and the step's slot inputs in ONE host-to-device copy."""
+        arrays = [a for a in (None if frame is None else np.ascontiguousarray(frame),
+                              None if slots is None else slots.packed()) if a is not None]
+        if not arrays:
+            return None, None
+        out = iter(upload_packed(arrays, self.device))
+        return (next(out) if frame is not None else None), (next(out) if slots is not None else None)
+
+    def _encode_only(self, frame_t: torch.Tensor) -> list[torch.Tensor]:
+        feats = self._run(self._encode, frame_t)
+        self.net.prepare(feats)
+        return feats
+
+    def _ensure_bank(self) -> None:
+        if self.bank is None:
+            top = self._feats[-1]
+            m = self.net.model
+            self.bank = MemoryBank(self.num_maskmem, self.max_obj_ptrs, self.max_cond_frames,
+                                   tokens=top.shape[-2] * top.shape[-1], mem_dim=self.net.mem_dim,
+                                   hidden=self.net.hidden, device=self.device,
+                                   feature_dtype=torch.bfloat16, pointer_dtype=self.dtype,
+                                   signed_offsets=bool(m.use_signed_tpos_enc_to_obj_ptrs))
+
+    def _grow(self, rows: list[int]) -> list[int]:
+        """Per-row tensors of the current frame sized to the bank's capacity (new rows: zeros)."""
+        capacity = self.bank.capacity
+        low = self.image_size // 4
+        self._logits = _fit(self._logits, capacity, (1, low, low), self.dtype, self.device)
+        self._scores = _fit(self._scores, capacity, (1,), self.dtype, self.device)
+        return rows
 
     # ------------------------------------------------------------------ appearance
     @torch.inference_mode()
@@ -281,187 +455,76 @@ class SAM2Engine:
         """Per object with a visible mask: the frame's image features averaged under its mask.
 
         L2-normalised vectors (SAM 2's top-level backbone features, 256-d), for re-identifying
-        an object after it was lost. Objects without a mask on this frame are left out.
-        """
-        if not self._objects:
+        an object after it was lost. Objects without a mask on this frame are left out."""
+        self._flush()
+        n = len(self.bank) if self.bank is not None else 0
+        if not n:
             return {}
-        feature_map = self._feature_map()
-        logits = torch.cat([m.logits for m in self._objects.values()]).float()
-        weights = (F.interpolate(logits, size=feature_map.shape[-2:], mode="bilinear", align_corners=False)[:, 0] > 0)
-        vectors, visible = self._pool(feature_map, weights.float())
-        return {i: v for i, v, seen in zip(self._objects, vectors, visible) if seen}
+        feature_map = self._feats[-1][0]
+        weights = F.interpolate(self._logits[:n], size=feature_map.shape[-2:], mode="bilinear",
+                                align_corners=False)[:, 0] > 0
+        vectors, visible = _pool(feature_map, weights)
+        return {i: v for i, v, seen in zip(self.bank.ids, vectors, visible) if seen}
 
     @torch.inference_mode()
     def box_embeddings(self, boxes: np.ndarray) -> np.ndarray:
         """The frame's image features averaged inside each box (N,4 xyxy source pixels) -> (N, 256)."""
-        feature_map = self._feature_map()
+        feature_map = self._feats[-1][0]
         fh, fw = feature_map.shape[-2:]
         h, w = self._video_hw
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         if not len(boxes):
             return np.zeros((0, feature_map.shape[0]), np.float32)
-        weights = torch.zeros((len(boxes), fh, fw), device=feature_map.device)
+        grid = np.zeros((len(boxes), fh, fw), bool)  # the boxes on the feature grid, built on the host
         for k, (x1, y1, x2, y2) in enumerate(boxes):
-            c1, c2 = int(np.floor(x1 / w * fw)), max(int(np.ceil(x2 / w * fw)), int(np.floor(x1 / w * fw)) + 1)
-            r1, r2 = int(np.floor(y1 / h * fh)), max(int(np.ceil(y2 / h * fh)), int(np.floor(y1 / h * fh)) + 1)
-            weights[k, max(r1, 0):min(r2, fh), max(c1, 0):min(c2, fw)] = 1.0
-        return self._pool(feature_map, weights)[0]
-
-    def _feature_map(self) -> torch.Tensor:
-        vision_feats, _, feat_sizes = self._features
-        h, w = feat_sizes[-1]
-        return vision_feats[-1][:, 0].float().T.reshape(-1, h, w)  # (C, H, W)
-
-    @staticmethod
-    def _pool(feature_map: torch.Tensor, weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted means of the feature map, L2-normalised: ((N, C) vectors, (N,) any weight), one host copy."""
-        sums = weights.flatten(1).sum(1)
-        vectors = torch.einsum("nhw,chw->nc", weights, feature_map) / sums.clamp(min=1.0)[:, None]
-        vectors = F.normalize(vectors, dim=1)
-        host = torch.cat([vectors, (sums > 0).float()[:, None]], dim=1).cpu().numpy()
-        return host[:, :-1].astype(np.float32), host[:, -1] > 0
+            c1, r1 = int(np.floor(x1 / w * fw)), int(np.floor(y1 / h * fh))
+            c2, r2 = max(int(np.ceil(x2 / w * fw)), c1 + 1), max(int(np.ceil(y2 / h * fh)), r1 + 1)
+            grid[k, max(r1, 0):min(r2, fh), max(c1, 0):min(c2, fw)] = True
+        return _pool(feature_map, upload(grid, self.device))[0]
 
     # ------------------------------------------------------------------ memory bounds
     def memory_entries(self) -> dict[int, int]:
-        """Stored frame entries per object (conditioning + propagated): bounded, see `_prune`."""
-        return {i: m.entries() for i, m in self._objects.items()}
+        """Frames held per object (conditioning + recent pointers; recent memories are a subset): bounded."""
+        if self.bank is None:
+            return {}
+        return {i: len(held["cond"]) + len(held["pointers"]) for i in self.bank.ids
+                for held in [self.bank.held(i)]}
 
-    def _prune(self, memory: ObjectMemory, index: int, reverse: bool = False) -> None:
-        """Drop what tracking frame `index` (and the frames after it) can no longer read."""
-        sign = -1 if reverse else 1  # in reverse, "older" means a larger frame index
-        oldest_ptr = sign * index - (self.max_obj_ptrs - 1)
-        oldest_mem = sign * index - (self.num_maskmem - 1)
-        for t in [t for t in memory.non_cond if sign * t < oldest_ptr]:
-            del memory.non_cond[t]
-        for t, out in memory.non_cond.items():
-            if sign * t < oldest_mem and out["maskmem_features"] is not None:
-                out["maskmem_features"] = None  # only its object pointer is still read
-        if len(memory.cond) > self.max_cond_frames:
-            keep = sorted(memory.cond, key=lambda t: (abs(index - t), -t))[: self.max_cond_frames]
-            for t in [t for t in memory.cond if t not in keep]:
-                del memory.cond[t]
-
-    # ------------------------------------------------------------------ SAM 2 calls
-    def _autocast(self):
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
-
-    def _encode(self, frame: np.ndarray) -> Features:
-        image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device)
-        image = image.permute(2, 0, 1)[None].float() / 255.0
-        if image.shape[-2:] != (self.image_size, self.image_size):
-            image = F.interpolate(
-                image, size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False
-            ).clamp_(0, 1)
-        image = (image - self._mean) / self._std
-        backbone_out = self.model.forward_image(image)
-        _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
-        # The position encodings depend on the sizes only: one copy serves every frame, so the
-        # feature cache holds features alone (at 1024 px the encodings are 84 MB a frame in float32).
-        key = tuple(map(tuple, feat_sizes))
-        vision_pos = self._vision_pos.setdefault(key, vision_pos)
-        return vision_feats, vision_pos, feat_sizes
-
-    def _propagate(self, memories: list[ObjectMemory], index: int, reverse: bool = False) -> None:
-        """Track every object in `memories` onto frame `index`: one memory-attention call, one
-        mask-decoder call and one memory-encoder call for the batch, whatever each one remembers."""
-        model = self.model
-        vision_feats, vision_pos, feat_sizes = self._features
-        batch = len(memories)
-        layouts = [sam2_memory.select_memory(model, m.cond, m.non_cond, index, reverse) for m in memories]
-        memory = sam2_memory.MemoryBatch.build(model, layouts, dtype=self.dtype, cache=self._layout_cache)
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            conditioned = self.attention(vision_feats[-1], vision_pos[-1], memory)  # (HW, B, C)
-        h, w = feat_sizes[-1]
-        pix_feat = conditioned.permute(1, 2, 0).reshape(batch, model.hidden_dim, h, w)
-        high_res = [x.permute(1, 2, 0).reshape(1, x.size(2), *s).expand(batch, -1, -1, -1)
-                    for x, s in zip(vision_feats[:-1], feat_sizes[:-1])] or None
-        outputs = model._forward_sam_heads(backbone_features=pix_feat, point_inputs=None, mask_inputs=None,
-                                           high_res_features=high_res,
-                                           multimask_output=model._use_multimask(False, None))
-        _, _, _, low_res_masks, high_res_masks, obj_ptr, scores = outputs
-        features, pos_enc = model._encode_new_memory(
-            current_vision_feats=[x.expand(-1, batch, -1) for x in vision_feats], feat_sizes=feat_sizes,
-            pred_masks_high_res=high_res_masks, object_score_logits=scores, is_mask_from_pts=False)
-        pos_enc = self._pos_enc(pos_enc)
-        features = features.to(torch.bfloat16)
-        obj_ptr = obj_ptr.to(self._storage_dtype())
-        for k, memory_k in enumerate(memories):
-            memory_k.logits = low_res_masks[k:k + 1]
-            memory_k.score = scores[k:k + 1]
-            memory_k.tracked_at = index
-            memory_k.non_cond[index] = {"maskmem_features": features[k:k + 1], "maskmem_pos_enc": pos_enc,
-                                        "obj_ptr": obj_ptr[k:k + 1]}
-        self._changed()
-
-    def _pos_enc(self, pos_enc: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The memory's spatial position encoding: the same for every frame and object, kept once."""
-        if self._maskmem_pos_enc is None:
-            self._maskmem_pos_enc = [x[:1].clone() for x in pos_enc]
-        return self._maskmem_pos_enc
-
-    def _storage_dtype(self) -> torch.dtype:
-        return torch.float32 if self.dtype == torch.float32 else self.dtype
-
-    def _prompt(self, obj_id: int, box: np.ndarray, mask: np.ndarray | None = None) -> None:
-        if self._features is None or self._video_hw is None:
-            raise RuntimeError("call step() with a frame before adding objects")
-        memory = self._objects[obj_id]
-        vision_feats, vision_pos, feat_sizes = self._features
-        correction = memory.tracked_at == self._index and mask is None  # the reference's re-prompt on a tracked frame
-        point_inputs = mask_inputs = prev_logits = None
-        with self._autocast():
-            if mask is not None and np.any(mask):
-                mask_inputs = torch.as_tensor(np.asarray(mask), device=self.device)[None, None].float()
-                mask_inputs = F.interpolate(mask_inputs, size=(self.image_size, self.image_size), mode="bilinear",
-                                            align_corners=False, antialias=True)
-                mask_inputs = (mask_inputs >= 0.5).float()
-            else:
-                h, w = self._video_hw
-                scale = torch.tensor([self.image_size / w, self.image_size / h], device=self.device)
-                coords = torch.as_tensor(box, device=self.device).view(1, 2, 2) * scale
-                labels = torch.tensor([[2, 3]], dtype=torch.int32, device=self.device)  # box corners
-                point_inputs = {"point_coords": coords, "point_labels": labels}
-                if memory.logits is not None and (correction or self._index in memory.cond):
-                    prev_logits = memory.logits.float().clamp(-32.0, 32.0)
-            out = self.model.track_step(
-                frame_idx=self._index,
-                is_init_cond_frame=not correction,
-                current_vision_feats=vision_feats,
-                current_vision_pos_embeds=vision_pos,
-                feat_sizes=feat_sizes,
-                point_inputs=point_inputs,
-                mask_inputs=mask_inputs,
-                output_dict=memory.as_output_dict(),
-                num_frames=_UNKNOWN_LENGTH,
-                run_mem_encoder=True,
-                prev_sam_mask_logits=prev_logits,
-            )
-        memory.logits = out["pred_masks"]
-        memory.score = out["object_score_logits"]
-        memory.tracked_at = self._index
-        memory.non_cond.pop(self._index, None)
-        memory.cond[self._index] = {
-            "maskmem_features": out["maskmem_features"].to(torch.bfloat16),
-            "maskmem_pos_enc": self._pos_enc(out["maskmem_pos_enc"]),
-            "obj_ptr": out["obj_ptr"].to(self._storage_dtype()),
-        }
-        self._prune(memory, self._index)
-        self._changed()
+    def memory_held(self, obj_id: int) -> dict[str, list[int]]:
+        """The frames one object's memory slots hold: {"cond": [...], "recent": [...], "pointers": [...]}."""
+        return self.bank.held(int(obj_id))
 
 
-COMPILE_MODES = ("auto", "off", "on")
+def _pool(feature_map: torch.Tensor, weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Means of the feature map (C, h, w) under bool weights (N, h, w), L2-normalised: ((N, C), (N,) any)."""
+    ones = torch.where(weights, 1.0, 0.0).to(feature_map.dtype)
+    sums = ones.flatten(1).sum(1)
+    vectors = torch.einsum("nhw,chw->nc", ones, feature_map) / sums.clamp(min=1.0)[:, None]
+    vectors = F.normalize(vectors.float(), dim=1)
+    host = download(torch.cat([vectors, (sums > 0).float()[:, None]], dim=1))
+    return host[:, :-1].astype(np.float32), host[:, -1] > 0
 
 
-def compile_mode(value: str | bool, device: torch.device) -> str:
-    """``tracker.compile`` resolved for `device`: "on" or "off" ("auto": on with CUDA; true/false as on/off)."""
-    mode = {"true": "on", "false": "off"}.get(str(value).strip().lower(), str(value).strip().lower())
-    if mode not in COMPILE_MODES:
-        raise ValueError(f"tracker.compile must be one of {', '.join(COMPILE_MODES)}, not {value!r}")
-    if mode == "auto":
-        return "on" if device.type == "cuda" else "off"
-    return mode
+def _fit(tensor: torch.Tensor | None, rows: int, shape: tuple, dtype: torch.dtype, device: torch.device
+         ) -> torch.Tensor:
+    """`tensor` with at least `rows` rows (zeros added)."""
+    if tensor is None:
+        return torch.zeros((rows, *shape), dtype=dtype, device=device)
+    if tensor.shape[0] >= rows:
+        return tensor
+    return torch.cat([tensor, tensor.new_zeros((rows - tensor.shape[0], *tensor.shape[1:]))])
+
+
+def _identity(fn: Callable) -> Callable:
+    return fn
+
+
+def _compiler(options: dict) -> Callable:
+    return lambda fn: torch.compile(fn, **options)
+
+
+def _tree_clone(value):
+    return tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, value)
 
 
 def load_sam2_model(
