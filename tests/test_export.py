@@ -699,3 +699,13 @@ def test_help_lists_formats_and_options():
     for word in (*FORMATS, "--every", "--min-area", "--source", "-o", "--mask-format", "--val", "--seed"):
         assert word in export_help.stdout
     assert "--export" in run_cli(["--help"], dict(os.environ)).stdout
+
+
+def test_cvat_video_with_every_ends_tracks_on_their_true_last_frame(hand, tmp_path):
+    a, _ = hand
+    export_tracks(a, "cvat-video", tmp_path / "cvat", every=4)  # exported frames 0, 4, 8
+    tracks = check_cvat_video(ET.parse(tmp_path / "cvat" / "annotations.xml").getroot())
+    # the 1-px pallet is on frames 0-5: shown on 0 and 4, gone on 6 (not on 8, the next exported frame)
+    assert [(f, o) for f, o, _ in tracks[2]] == [(0, False), (4, False), (6, True)]
+    # the person with a gap on 3-4: shown on 0, gone on 3, back on 8 (its next exported frame), gone on 9
+    assert [(f, o) for f, o, _ in tracks[4]] == [(0, False), (3, True), (8, False), (9, True)]

@@ -4,8 +4,9 @@ Each track holds a ``<polygon>`` on every exported frame where the object is: it
 along the pixels' edges (:mod:`.polygons`: CVAT's coordinates are continuous, so the outline's
 extent is the mask's exact box), pieces and holes joined by zero-width seams. CVAT interpolates a
 track from one keyframe to the next and carries its last shape on to the end of the task, so every
-track ends with an ``outside="1"`` shape on the frame after its last one: in a gap, after it ends,
-and after the last exported frame too (a partial run), when the source video has that frame. Every
+track ends with an ``outside="1"`` shape on the frame after its last one in the JSON (with
+``--every N`` too, not on the next exported frame): in a gap, after it ends, and after the last
+frame of a run cut short, when the source video has that frame. Every
 shape is a keyframe (``keyframe="1"``: each is the tracked mask on that frame, not an
 interpolation); CVAT writes ``keyframe="0"`` only for the in-between shapes it interpolated itself,
 which a file it reads need not hold.
@@ -82,21 +83,36 @@ class CvatVideoExporter(Exporter):
         _text(size, "height", tracks.height)
         _text(meta, "dumped", datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
+        # Where each track is, on every frame of the JSON (not only the exported ones): with --every N
+        # a track ends on the frame after its true last one, not on the next exported frame.
+        every_frame = tracks.select(every=1, min_area=dataset.options.min_area)
+        order = [f.index for f in every_frame]
+        position = {index: k for k, index in enumerate(order)}
+        present = {index: {o.id for o in f.objects} for index, f in zip(order, every_frame)}
+
+        def gone_after(track_id: int, seen: int, until: int | None) -> int:
+            """The frame after the last one of the track's run of presence from frame ``seen``."""
+            k = position[seen]
+            while k + 1 < len(order) and (until is None or order[k + 1] < until) and track_id in present[order[k + 1]]:
+                k += 1
+            return order[k] + 1
+
         elements: dict[int, ET.Element] = {}  # track id -> <track>, made on its first frame
-        shown: dict[int, str] = {}  # track id -> points of its last visible shape, while visible
+        shown: dict[int, tuple[int, str]] = {}  # track id -> (frame, points) of its last visible shape, while visible
         for frame in tqdm(frames, desc="tracing polygons", unit="frame", disable=not self.progress):
             here = {obj.id: obj for obj in frame.objects}
-            for track_id in [i for i in shown if i not in here]:  # gone: mark it outside on this frame
-                self._shape(elements[track_id], frame.index, shown.pop(track_id), outside=True)
+            for track_id in [i for i in shown if i not in here]:  # gone: outside on the frame after its last one
+                seen, points = shown.pop(track_id)
+                self._shape(elements[track_id], gone_after(track_id, seen, frame.index), points, outside=True)
             for track_id, obj in here.items():
                 if track_id not in elements:
                     elements[track_id] = ET.SubElement(root, "track", id=str(track_id),
                                                        label=tracks.track_label(track_id), source="auto")
-                shown[track_id] = _points(obj)
-                self._shape(elements[track_id], frame.index, shown[track_id], outside=False)
-        end = (frames[-1].index if frames else last) + 1
-        if end <= stop:  # still visible at the end of the export: gone on the next frame of the video
-            for track_id, points in shown.items():
+                shown[track_id] = (frame.index, _points(obj))
+                self._shape(elements[track_id], frame.index, shown[track_id][1], outside=False)
+        for track_id, (seen, points) in shown.items():  # visible at the end of the export (a run cut short)
+            end = gone_after(track_id, seen, None)
+            if end <= stop:  # only where the video has that frame
                 self._shape(elements[track_id], end, points, outside=True)
         ET.indent(root, space="  ")
         ET.ElementTree(root).write(stage.path(self.index), encoding="utf-8", xml_declaration=True)
