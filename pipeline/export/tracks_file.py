@@ -81,7 +81,7 @@ def rle_counts(counts: str) -> np.ndarray:
     without trusting it: raises :class:`DamagedEntry` on characters outside the code.
 
     >>> rle_counts("P13700000`1").tolist()
-    [21, 3, 7, 3, 7, 3, 7, 3, 66]
+    [32, 3, 7, 3, 7, 3, 7, 3, 55]
     """
     codes = np.frombuffer(counts.encode("ascii", "replace"), dtype=np.uint8).astype(np.int64) - 48
     if codes.size == 0:
