@@ -127,9 +127,10 @@ def _check_mask(mask: Any, width: int, height: int) -> dict[str, Any]:
     if not isinstance(counts, str):
         raise DamagedEntry("its mask's counts are neither an RLE string nor a list of run lengths")
     runs = rle_counts(counts)
-    if (runs[1:] <= 0).any() if runs.size > 1 else False:
+    # pycocotools writes a first run of 0 or more and every later run of 1 or more
+    if (runs[:1] < 0).any() or (runs[1:] <= 0).any():
         raise DamagedEntry("its mask's RLE does not decode (a run of zero or negative length)")
-    if runs.size and runs[0] < 0 or int(runs.sum()) != width * height:
+    if int(runs.sum()) != width * height:
         raise DamagedEntry(f"its mask's RLE does not decode to {width}x{height} pixels")
     return {"size": size, "counts": counts}
 
