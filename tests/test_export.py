@@ -26,7 +26,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from conftest import moving_boxes_frames, require_module, run_cli, write_video
-from promptrack.pipeline.errors import OutputError
+from promptrack.pipeline.errors import ConfigError, OutputError
 from promptrack.pipeline.export import FORMATS, export_tracks
 from promptrack.pipeline.export.cli import main as export_main
 from promptrack.pipeline.export.coco import CocoExporter
@@ -221,7 +221,7 @@ def test_two_videos_make_one_dataset_and_a_later_export_adds_to_it(hand, tmp_pat
         "a's pictures were not cut again"
     again = export_tracks([a, b], "coco", out, val=0.5, mask_format="rle")
     assert again.files == [] and again.videos == 2, "nothing new: nothing written"
-    with pytest.raises(Exception, match="other settings"):
+    with pytest.raises(ConfigError, match="made with --format coco --every 1 --min-area 0 --mask-format rle"):
         export_tracks([a, b], "coco", out, val=0.5, mask_format="polygon")
 
 

@@ -171,8 +171,11 @@ def plan(paths: Sequence[str | os.PathLike], exporter: Exporter, out: Path, opti
     categories: list[str] = []
     if manifest is not None:
         if manifest.get("format") != exporter.name or manifest.get("options") != asdict(options):
-            raise ConfigError(f"{out} holds a {manifest.get('format')} dataset exported with other settings "
-                              f"({manifest.get('options')}): export with those, or into another folder with -o")
+            made = manifest.get("options") if isinstance(manifest.get("options"), dict) else {}
+            flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in made.items())
+            raise ConfigError(f"{out} holds a {manifest.get('format')} dataset made with --format "
+                              f"{manifest.get('format')} {flags}: export with those settings to add to it, "
+                              "or into another folder with -o")
         old = list(manifest.get("videos") or [])
         categories = list(manifest.get("categories") or [])
 
