@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, InputError
 from .base import Exporter
+from .frames import check_source
 from .tracks_file import FrameRecord, TracksFile
 
 MANIFEST = "promptrack-export.json"
@@ -193,8 +194,9 @@ def plan(paths: Sequence[str | os.PathLike], exporter: Exporter, out: Path, opti
             video.images = {f.index: exporter.images.format(split=split, stem=tracks.stem, frame=f.index)
                             for f in video.frames}
             video.wanted = {i: rel for i, rel in video.images.items() if fresh or not (out / rel).exists()}
-            if video.wanted:
-                video.source = tracks.source_video(source)  # fails before anything is written
+            if video.wanted:  # fails before anything is written
+                video.source = tracks.source_video(source)
+                check_source(video.source, (tracks.width, tracks.height))
         videos.append(video)
 
     for entry in old:
