@@ -138,11 +138,18 @@ def manifest_of(dataset: Dataset) -> dict[str, Any]:
 
 def _choose_splits(old: list[str], new_stems: list[str], val: float, seed: int) -> dict[str, str]:
     """Splits for the new videos: the whole keeps round(val * n) videos in val (at least one when
-    val > 0 and there are two videos), drawn by a seeded hash of the stem; old videos keep theirs."""
+    val > 0, never all of them), drawn by a seeded hash of the stem; old videos keep theirs.
+
+    >>> _choose_splits([], ["a", "b", "c", "d", "e"], 0.2, seed=0)
+    {'a': 'train', 'b': 'train', 'c': 'train', 'd': 'val', 'e': 'train'}
+    >>> _choose_splits(["train"], ["x"], 0.5, seed=0)   # the whole keeps half in val
+    {'x': 'val'}
+    >>> _choose_splits([], ["only"], 0.5, seed=0)       # one video stays in train
+    {'only': 'train'}
+    """
     total = len(old) + len(new_stems)
-    target = round(val * total)
-    if val > 0 and total >= 2:
-        target = min(max(target, 1), total - 1)
+    target = max(round(val * total), 1 if val > 0 else 0)
+    target = min(target, total - 1)  # train always keeps a video
     need = max(0, target - old.count("val"))
     ordered = sorted(new_stems, key=lambda s: _draw(seed, s))
     chosen = set(ordered[:need])
