@@ -429,6 +429,20 @@ def test_trackeval_scores_mot_against_mot_gt_at_hota_1(hand, tmp_path):
     assert combined["CLEAR"]["MOTA"] == pytest.approx(1.0) and combined["Identity"]["IDF1"] == pytest.approx(1.0)
 
 
+def test_mot_frames_are_source_frames_plus_one_after_a_later_start(tmp_path):
+    square = _blank()
+    square[10:20, 30:45] = True
+    frames = [(index, [_obj(7, "person", square)]) for index in range(100, 104)]  # a run from --start 100
+    path = _write_tracks(tmp_path / "late.tracks.json", tmp_path / "late.mp4", ["person"], frames)
+    export_tracks(path, "mot-gt", tmp_path / "gt")
+    export_tracks(path, "mot", tmp_path / "results")
+    gt = [line.split(",") for line in (tmp_path / "gt" / "late" / "gt" / "gt.txt").read_text().splitlines()]
+    results = [line.split(",") for line in (tmp_path / "results" / "late.txt").read_text().splitlines()]
+    assert [int(r[0]) for r in gt] == [int(r[0]) for r in results] == [101, 102, 103, 104]
+    assert gt[0][1:6] == results[0][1:6] == ["7", "30", "10", "15", "10"]
+    assert "seqLength=104" in (tmp_path / "gt" / "late" / "seqinfo.ini").read_text()
+
+
 # ---------------------------------------------------------------- damaged input
 
 def _undecodable(data):
