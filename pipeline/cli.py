@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--export", action="append", default=[], metavar="FORMAT",
                    help="also write the tracks as a dataset in <out>/<stem>.<FORMAT>/: coco, yolo-seg, ytvis, "
-                   "cvat-video, mot (repeatable; more options: track-video export --help)")
+                   "cvat-video, mot, mot-gt (repeatable; batch: ONE dataset of all videos in <out>/dataset.<FORMAT>/, "
+                   "cvat-video one per video; more options: track-video export --help)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     return p
 

@@ -244,11 +244,11 @@ def test_four_clips_and_a_corrupt_file_on_two_workers_then_a_rerun_skips_them(ra
                          capture_output=True, text=True, timeout=600)
     assert cli.returncode == 1, cli.stderr
     assert f"track-video batch: failed: {clips / 'broken.mp4'}: {by_stem['broken'].error}" in cli.stderr
-    # --export applies to every finished video, skipped ones included; the failed one has none.
+    # --export makes ONE dataset of every finished video, skipped ones included; the failed one is not in it.
     for i in range(4):
-        lines = (out / f"clip{i}.mot" / f"clip{i}.txt").read_text().splitlines()
+        lines = (out / "dataset.mot" / f"clip{i}.txt").read_text().splitlines()
         assert {int(line.split(",")[0]) for line in lines} <= set(range(1, 5 + i))
-    assert not (out / "broken.mot").exists()
+    assert not (out / "dataset.mot" / "broken.txt").exists() and not (out / "broken.mot").exists()
 
 
 def _pid_writing(path_part: str, out: Path) -> int | None:

@@ -106,23 +106,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def export_datasets(summary, formats: Sequence[str], quiet: bool = False) -> None:
-    """``--export FORMAT`` for every finished video (done now or complete from an earlier run).
+    """``--export FORMAT`` over every finished video (done now or complete from an earlier run).
 
-    A dataset already there is kept, so a re-run only exports what is missing (resumable, as the
-    tracking is); exports are written atomically by :func:`~.export.export_tracks`."""
+    Formats that hold many videos (coco, yolo-seg, ytvis, mot, mot-gt) make ONE dataset,
+    ``OUT/dataset.<format>/``: categories by name, unique ids, resumed when a later run adds videos
+    (only what is new is exported). Formats that hold one video (cvat-video) make
+    ``OUT/<stem>.<format>/`` per video, skipped when already there. Exports are written
+    atomically by :func:`~.export.export_tracks`."""
     if not formats:
         return
     from pathlib import Path
 
     from ..export import default_output_dir, exporter_for, export_tracks
 
-    for video in summary.videos:
-        if video.status not in ("done", "skipped"):
+    finished = [v for v in summary.videos if v.status in ("done", "skipped")]
+    if not finished:
+        return
+    out = Path(summary.output_dir)
+    for name in formats:
+        exporter = exporter_for(name)
+        if exporter.merges:
+            done = export_tracks([out / f"{v.stem}.tracks.json" for v in finished], name, out / f"dataset.{name}",
+                                 source=[v.source for v in finished], progress=not quiet)
+            for video in finished:
+                video.outputs[name] = str(done.index)
             continue
-        tracks = Path(summary.output_dir) / f"{video.stem}.tracks.json"
-        for name in formats:
+        for video in finished:
+            tracks = out / f"{video.stem}.tracks.json"
             folder = default_output_dir(tracks, name)
-            if (folder / exporter_for(name).index.format(stem=video.stem)).exists():
+            if (folder / exporter.index.format(stem=video.stem, split="train")).exists():
                 continue
             done = export_tracks(tracks, name, folder, source=video.source, progress=not quiet)
             video.outputs[name] = str(done.index)

@@ -21,6 +21,18 @@ from ..sources import open_source
 JPEG_QUALITY = 95
 
 
+def _check_size(source: str | os.PathLike, width: int, height: int, size: tuple[int, int]) -> None:
+    if (width, height) != tuple(size):
+        raise InputError(f"{source} is {width}x{height} but the tracks were made on "
+                         f"{size[0]}x{size[1]} frames: pass the video the tracks came from with --source")
+
+
+def check_source(source: str | os.PathLike, size: tuple[int, int]) -> None:
+    """Fail before anything is written when ``source`` cannot be opened or is not ``size`` (width, height)."""
+    info = open_source(source).info  # metadata only: nothing is decoded
+    _check_size(source, info.width, info.height, size)
+
+
 def extract_frames(source: str | os.PathLike, wanted: dict[int, Path], size: tuple[int, int],
                    progress: bool = False) -> None:
     """Write frame ``i`` of ``source`` to ``wanted[i]`` for every key; ``size`` is the (width, height)
@@ -28,9 +40,7 @@ def extract_frames(source: str | os.PathLike, wanted: dict[int, Path], size: tup
     if not wanted:
         return
     stream = open_source(source, start=min(wanted), end=max(wanted) + 1)
-    if (stream.info.width, stream.info.height) != tuple(size):
-        raise InputError(f"{source} is {stream.info.width}x{stream.info.height} but the tracks were made on "
-                         f"{size[0]}x{size[1]} frames: pass the video the tracks came from with --source")
+    _check_size(source, stream.info.width, stream.info.height, size)
     written: set[int] = set()
     with tqdm(total=len(wanted), desc="extracting frames", unit="frame", disable=not progress) as bar:
         for index, frame in stream:
