@@ -39,7 +39,9 @@ if [ "$SMOKE" = 0 ]; then
 'cuda', torch.cuda.is_available())" || echo "gpu_check: an import failed (see above); the steps will report it"
 fi
 # The steps stop at their budgets and the deadline (bench/gpu_check.py); this is the backstop.
-timeout -k 5 475 "$PY" "$ROOT/bench/gpu_check.py" --work "$WORK" --started "$STARTED" "$@"
+LIMIT=475
+[ "$SMOKE" = 1 ] && LIMIT=1230
+timeout -k 5 $LIMIT "$PY" "$ROOT/bench/gpu_check.py" --work "$WORK" --started "$STARTED" "$@"
 rc=$?
 rm -rf "$WORK"
 exit $rc

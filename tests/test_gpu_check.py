@@ -1,0 +1,116 @@
+"""bench/gpu_check.sh: its --smoke run (the GPU measurement's code on the CPU at tiny sizes) writes a
+report with every section and positive numbers; a step that fails or overruns keeps its rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import require_assets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gpu_check  # noqa: E402
+
+
+def child(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def test_a_step_stopped_at_its_budget_keeps_the_rows_it_printed():
+    status, seconds, rows, _, _ = gpu_check.run_child(child("""
+        import time
+        print('RESULT {"objects": 1, "ms_per_frame": 5.0}', flush=True)
+        time.sleep(60)
+        print('RESULT {"objects": 2, "ms_per_frame": 6.0}', flush=True)
+    """), budget=3)
+    assert status == "timeout" and seconds < 20
+    assert rows == [{"objects": 1, "ms_per_frame": 5.0}]
+
+
+def test_a_failing_step_is_reported_with_its_rows_and_error():
+    status, _, rows, err, code = gpu_check.run_child(child("""
+        print('RESULT {"objects": 1}')
+        raise SystemExit("CUDA out of memory")
+    """), budget=30)
+    assert (status, code, rows) == ("failed", 1, [{"objects": 1}])
+    assert "CUDA out of memory" in err
+
+
+def test_slices_share_what_is_left_among_the_counts_still_to_measure():
+    slices = gpu_check.Slices(budget=40, parts=4, reserve=0)
+    assert slices.next() - time.perf_counter() == pytest.approx(10, abs=0.5)
+    slices.end = time.perf_counter() + 9  # the first count (compiling) left 9 of the 40 seconds
+    assert slices.next() - time.perf_counter() == pytest.approx(3, abs=0.5)  # 3 counts to go
+
+
+def test_the_full_plan_fits_its_deadline_and_runs_the_baselines_first():
+    plan = gpu_check.FULL
+    assert plan.steps()[:3] == ["grid_off", "grid_reference", "grid_auto"]
+    assert plan.steps()[-1] == "grid_on"  # the least needed runs on what is left
+    assert plan.deadline_s < 8 * 60 - 20  # with the wheels' install, under 8 minutes
+    assert plan.warmup > 7  # past SAM 2's memory fill-up (num_maskmem = 7 frames)
+    assert set(plan.budgets) == set(plan.steps())
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    require_assets()
+    out = tmp_path_factory.mktemp("gpu_check")
+    env = dict(os.environ, PYTHON=sys.executable)
+    env.pop("OUT", None)
+    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=1300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "gpu_check.json").read_text()), done.stdout
+
+
+def test_smoke_runs_every_step(smoke):
+    report, _ = smoke
+    assert set(report) >= {"config", "steps", "grid", "e2e", "memory", "total_s"}
+    steps = report["steps"]
+    assert {name: entry["status"] for name, entry in steps.items()} == {
+        "weights": "ok", "grid_off": "ok", "grid_reference": "ok", "grid_auto": "ok", "e2e_64": "ok",
+        "e2e_96": "ok", "memory": "ok", "grid_on": "skipped"}, json.dumps(steps, indent=1)[:3000]
+
+
+def test_smoke_grid_has_every_mode_and_count_with_positive_numbers(smoke):
+    report, _ = smoke
+    grid = {(r["mode"], r["objects"]): r for r in report["grid"]}
+    assert set(grid) == {(mode, k) for mode in ("off", "auto", "reference") for k in (1, 2)}
+    for row in grid.values():
+        assert "error" not in row, row
+        assert row["frames"] >= 2 and row["warmup_frames"] == 2
+        for key in ("ms_per_frame", "median_ms", "fps", "peak_mb", "warmup_s"):
+            assert row[key] > 0, (key, row)
+
+
+def test_smoke_e2e_times_video_json_engine_alone_and_the_gsam2_rule_at_both_heights(smoke):
+    report, _ = smoke
+    assert set(report["e2e"]) == {"64p", "96p"}
+    for name, result in report["e2e"].items():
+        assert result["config"]["height"] == int(name[:-1]) and result["config"]["compile"] in ("auto", "off")
+        runs = result["runs"]
+        assert set(runs) == {"promptrack, video + JSON", "engine alone, same frames and objects",
+                             "gsam2 rule, no outputs"}
+        for run in runs.values():
+            assert run["frames"] == 5 and run["fps"] > 0 and run["seconds"] > 0
+        for run in ("promptrack, video + JSON", "engine alone, same frames and objects"):
+            assert runs[run]["steady_fps"] > 0 and runs[run]["warmup_s"] > 0
+
+
+def test_smoke_memory_and_the_table_printed_last(smoke):
+    report, stdout = smoke
+    memory = report["memory"]
+    assert memory["mb_at_3"] > 0 and memory["mb_at_6"] > 0 and memory["frames"] == 6
+    last = stdout.strip().splitlines()
+    assert last[-1].startswith("steps: ") and any(line.startswith("engine grid") for line in last[-12:])
+    assert any(line.startswith("e2e 96p") for line in last[-12:])
