@@ -18,7 +18,8 @@ that changes hits all alike):
 ``--warmup N`` adds ``steady_fps`` to the promptrack and engine runs: the frames after the first N
 over the seconds from the tracker's step of frame N to the run's end (outputs flushed), and
 ``warmup_s``, the seconds before that step (compiling, CUDA graph capture and first allocations fall
-there). Step times, not output times: offline output holds frames back and writes them in bursts. ``--runs`` picks the runs (``engine`` replays the ``outputs`` run's calls, so needs it).
+there). Step times, not output times: offline output holds frames back and writes them in bursts.
+``--runs`` picks the runs (``engine`` replays the ``outputs`` run's calls, so needs it).
 
 Per-stage seconds of the promptrack runs come from the loop's own clocks
 (``TrackingPipeline.times``) plus timers around the sinks: ``decode`` is the decoder thread's
@@ -443,7 +444,8 @@ def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, r
     return {"size": f"{width}x{height}", "objects": objects, **timings, "max_pixel_difference": int(diff)}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, progress=None) -> dict:
+    """Run the benchmark; `progress(result)` (if given) is called after each run with the result so far."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", default=str(ASSETS / "videos" / "bedroom.mp4"))
     p.add_argument("--prompt", default="person . bed . chair . potted plant . tv . book")
@@ -458,15 +460,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=0,
                    help="frames before steady_fps is timed (compiling and first allocations; 0: no steady_fps)")
     p.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
-                   help="which runs (engine replays the outputs run, so needs it)")
+                   help="which runs, in this order (engine replays the outputs run: after it)")
     p.add_argument("--hub", help="HF_HOME with the SAM 2 weights (default: a fake hub with random weights)")
     p.add_argument("--annotation", action="store_true", help="only time drawing a 1080p frame with 16 objects")
     p.add_argument("--json", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. output.video_encoder=libx264 or input.video_decoder=cpu")
     args = p.parse_args(argv)
-    if "engine" in args.runs and "outputs" not in args.runs:
-        p.error("--runs engine replays the outputs run: add outputs")
+    if "engine" in args.runs and "outputs" not in args.runs[:args.runs.index("engine")]:
+        p.error("--runs engine replays the outputs run: put outputs before it")
     if args.annotation:
         result = annotation_bench()
         print(json.dumps(result, indent=1))
@@ -492,19 +494,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     config = load_config("default", overrides(args))
     detector = build_detector(config.detector, args.device)
-    runs = {}
-    with tempfile.TemporaryDirectory() as out:
-        if "no-outputs" in args.runs:
-            runs[RUNS["no-outputs"]] = run_promptrack(args, config, detector, None)
-        if "outputs" in args.runs:
-            log = TrackerLog() if "engine" in args.runs else None
-            runs[RUNS["outputs"]] = run_promptrack(args, config, detector, Path(out), log)
-            if log is not None:
-                runs[RUNS["engine"]] = run_engine_alone(args, config, log)
-            del log  # the recorded frames
-        if "gsam2" in args.runs:  # the rule on the very same SAM 2 weights and detector
-            runs[RUNS["gsam2"]] = run_gsam2_rule(args, build_sam2_tracker(config, args.device).model,
-                                                 detector.detect)
+    runs: dict[str, dict] = {}
     result = {"config": {"video": Path(args.video).name, "height": args.height, "frames": args.frames,
                          "image_size": args.image_size,
                          "sam2": args.sam2, "device": args.device, "detect_every": args.detect_every,
@@ -513,6 +503,22 @@ def main(argv: list[str] | None = None) -> dict:
                          "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                          "cpu": platform.processor() or platform.machine(), "hub": "real" if args.hub else "fake"},
               "runs": runs}
+    log = None
+    with tempfile.TemporaryDirectory() as out:
+        for run in args.runs:  # in the order given
+            if run == "no-outputs":
+                runs[RUNS[run]] = run_promptrack(args, config, detector, None)
+            elif run == "outputs":
+                log = TrackerLog() if "engine" in args.runs else None
+                runs[RUNS[run]] = run_promptrack(args, config, detector, Path(out), log)
+            elif run == "engine":
+                runs[RUNS[run]] = run_engine_alone(args, config, log)
+                log = None  # the recorded frames
+            else:  # the rule on the very same SAM 2 weights and detector
+                runs[RUNS[run]] = run_gsam2_rule(args, build_sam2_tracker(config, args.device).model,
+                                                 detector.detect)
+            if progress is not None:
+                progress(result)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
