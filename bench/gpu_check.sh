@@ -33,6 +33,8 @@ if [ "$SMOKE" = 0 ] && ls "$ROOT"/.whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH="$WORK/shim${SITE:+:$SITE}${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TORCHINDUCTOR_CACHE_DIR=$WORK/inductor
+# Tiny smoke workloads gain nothing from threads, and spinning ones cost a shared CPU a lot.
+[ "$SMOKE" = 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 if [ "$SMOKE" = 0 ]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
     "$PY" -c "import torch, sam2, supervision, av, promptrack.pipeline.loop; print('imports ok: torch', torch.__version__, \
