@@ -384,8 +384,10 @@ def run_child(cmd: list[str], budget: float) -> tuple[str, float, list[dict], st
     pool) cannot keep the stop from returning."""
     began = time.time()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True,
-                                start_new_session=True)  # its own group: a stop takes its children too
+        # Its own process group (a stop takes its children too: a compiler's workers), in this
+        # session (so whatever ends this session's processes ends them too).
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, preexec_fn=os.setpgrp)
+        CHILDREN.add(proc.pid)
         try:
             proc.wait(timeout=budget)
             status = "ok" if proc.returncode == 0 else "failed"
@@ -396,10 +398,25 @@ def run_child(cmd: list[str], budget: float) -> tuple[str, float, list[dict], st
             except subprocess.TimeoutExpired:
                 pass
             status = "timeout"
+        CHILDREN.discard(proc.pid)
         out.seek(0)
         err.seek(0)
         rows = [json.loads(line[len("RESULT "):]) for line in out.read().splitlines() if line.startswith("RESULT ")]
         return status, round(time.time() - began, 1), rows, err.read(), proc.returncode
+
+
+CHILDREN: set[int] = set()  # process groups of the steps running
+
+
+def stop_children(signum, frame) -> None:
+    """On SIGTERM (the shell's backstop): end the running step's group, then leave (the report so
+    far is saved on the way out)."""
+    for pgid in list(CHILDREN):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    raise SystemExit(f"gpu_check: stopped by signal {signum}")
 
 
 class Runner:
@@ -437,6 +454,8 @@ class Runner:
         if self.args.smoke:
             cmd.append("--smoke")
         self.say(f"{step}: running (budget {budget:.0f}s)")
+        # what the report says if the whole check is stopped (SIGTERM) while this step runs
+        self.report["steps"][step] = {"status": "stopped", "budget_s": round(budget)}
         status, seconds, rows, err, code = run_child(cmd, budget)
         entry = {"status": status, "seconds": seconds, "budget_s": round(budget), "rows": len(rows)}
         errors = [r["error"] for r in rows if "error" in r]
@@ -567,8 +586,11 @@ def main() -> None:
         p.error(f"unknown steps {' '.join(sorted(unknown))}: choose from {' '.join(plan.steps())}")
     args.work = args.work or tempfile.mkdtemp(prefix="gpu-check-")
     runner = Runner(plan, args, args.started or time.time())
-    report = runner.main()
-    runner.save()
+    signal.signal(signal.SIGTERM, stop_children)
+    try:
+        report = runner.main()
+    finally:
+        runner.save()
     text = table(report)
     (Path(args.out) / "gpu_check.txt").write_text(text + "\n")
     print(text, flush=True)
