@@ -37,8 +37,9 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TORCHINDUCTOR_CACHE_DIR=$WORK/inducto
 [ "$SMOKE" = 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 if [ "$SMOKE" = 0 ]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-    "$PY" -c "import torch, sam2, supervision, av, promptrack.pipeline.loop; print('imports ok: torch', torch.__version__, \
-'cuda', torch.cuda.is_available())" || echo "gpu_check: an import failed (see above); the steps will report it"
+    "$PY" -c "import torch, sam2, supervision, av, promptrack.pipeline.loop as l
+print('imports ok: torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
+        || echo "gpu_check: an import failed (see above); the steps will report it"
 fi
 # The steps stop at their budgets and the deadline (bench/gpu_check.py); this is the backstop.
 LIMIT=475

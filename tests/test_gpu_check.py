@@ -78,7 +78,8 @@ def test_smoke_runs_every_step(smoke):
     assert set(report) >= {"config", "steps", "grid", "e2e", "memory", "total_s"}
     steps = report["steps"]
     assert {name: entry["status"] for name, entry in steps.items()} == {
-        "weights": "ok", "grid_off": "ok", "grid_reference": "ok", "grid_auto": "ok", "e2e_96": "ok", "memory": "ok", "grid_on": "skipped"}, json.dumps(steps, indent=1)[:3000]
+        "weights": "ok", "grid_off": "ok", "grid_reference": "ok", "grid_auto": "ok", "e2e_96": "ok",
+        "memory": "ok", "grid_on": "skipped"}, json.dumps(steps, indent=1)[:3000]
 
 
 def test_smoke_grid_has_every_mode_and_count_with_positive_numbers(smoke):
@@ -113,3 +114,22 @@ def test_smoke_memory_and_the_table_printed_last(smoke):
     last = stdout.strip().splitlines()
     assert last[-1].startswith("steps: ") and any(line.startswith("engine grid") for line in last[-12:])
     assert any(line.startswith("e2e 96p") for line in last[-12:])
+
+
+def test_the_table_shows_failed_and_missing_counts_and_partial_e2e():
+    report = {"config": {"objects": [1, 16], "model": "m", "image_size": 1024, "hardware": {"gpu": "H100"}},
+              "steps": {"grid_off": {"status": "ok"}, "grid_auto": {"status": "ok"},
+                        "grid_reference": {"status": "timeout"}, "e2e_720": {"status": "timeout"}},
+              "grid": [{"mode": "off", "objects": 1, "ms_per_frame": 20.0, "peak_mb": 900.0, "warmup_s": 1.5},
+                       {"mode": "off", "objects": 16, "ms_per_frame": 40.0, "peak_mb": 1200.0, "warmup_s": 2.0},
+                       {"mode": "auto", "objects": 1, "error": "RuntimeError: capture failed"}],
+              "e2e": {"720p": {"config": {"compile": "off"},
+                               "runs": {"promptrack, video + JSON": {"fps": 25.0, "steady_fps": 30.0,
+                                                                     "tracked_objects": 5.0}}}},
+              "memory": {}, "total_s": 400}
+    lines = gpu_check.table(report).splitlines()
+    assert "  off        20.0 (900) | 1.5 / 40.0 (1200) | 2.0" in lines
+    assert "  auto       error / -" in lines  # failed at 1, not reached at 16
+    assert "  reference  timeout" in lines and "  on         not run" in lines
+    assert "e2e 720p (off, 5.0 objects): video+JSON 25.0 FPS, steady 30.0" in lines
+    assert lines[-1] == ("steps: grid_off ok, grid_auto ok, grid_reference timeout, e2e_720 timeout; total 400 s")
