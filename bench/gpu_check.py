@@ -83,9 +83,9 @@ FULL = Plan(device="cuda", sam2="small", image_size=1024, objects=(1, 16, 64, 12
             deadline_s=455)
 SMOKE = Plan(device="cpu", sam2="tiny", image_size=64, objects=(1, 2), modes=("off", "auto"),
              skipped_modes={"on": "not in --smoke: torch.compile on the CPU takes minutes"}, warmup=2, frames=2,
-             memory_objects=1, memory_at=(3, 6), e2e_heights=(96,), e2e_frames=5, e2e_warmup=2, detect_every=2,
+             memory_objects=1, memory_at=(3, 6), e2e_heights=(128,), e2e_frames=6, e2e_warmup=2, detect_every=2,
              # Seconds on an idle CPU; the budgets are a backstop for a shared, loaded one (CI, laptops).
-             budgets={"grid_off": 180, "grid_reference": 180, "grid_auto": 180, "e2e_96": 240,
+             budgets={"grid_off": 180, "grid_reference": 180, "grid_auto": 180, "e2e_128": 240,
                       "memory": 180},
              deadline_s=1200)
 

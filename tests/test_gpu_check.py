@@ -78,7 +78,7 @@ def test_smoke_runs_every_step(smoke):
     assert set(report) >= {"config", "steps", "grid", "e2e", "memory", "total_s"}
     steps = report["steps"]
     assert {name: entry["status"] for name, entry in steps.items()} == {
-        "weights": "ok", "grid_off": "ok", "grid_reference": "ok", "grid_auto": "ok", "e2e_96": "ok",
+        "weights": "ok", "grid_off": "ok", "grid_reference": "ok", "grid_auto": "ok", "e2e_128": "ok",
         "memory": "ok", "grid_on": "skipped"}, json.dumps(steps, indent=1)[:3000]
 
 
@@ -95,16 +95,19 @@ def test_smoke_grid_has_every_mode_and_count_with_positive_numbers(smoke):
 
 def test_smoke_e2e_times_video_json_engine_alone_and_the_gsam2_rule(smoke):
     report, _ = smoke
-    assert set(report["e2e"]) == {"96p"}
+    assert set(report["e2e"]) == {"128p"}
     for name, result in report["e2e"].items():
         assert result["config"]["height"] == int(name[:-1]) and result["config"]["compile"] in ("auto", "off")
         runs = result["runs"]
         assert set(runs) == {"promptrack, video + JSON", "engine alone, same frames and objects",
                              "gsam2 rule, no outputs"}
         for run in runs.values():
-            assert run["frames"] == 5 and run["fps"] > 0 and run["seconds"] > 0
+            assert run["frames"] == 6 and run["fps"] > 0 and run["seconds"] > 0
         for run in ("promptrack, video + JSON", "engine alone, same frames and objects"):
             assert runs[run]["steady_fps"] > 0 and runs[run]["warmup_s"] > 0
+        # YOLOX found a car, SAM 2 carried it, and the engine-alone replay prompted it too
+        assert runs["promptrack, video + JSON"]["tracked_objects"] > 0
+        assert runs["engine alone, same frames and objects"]["calls"]["add"] >= 1
 
 
 def test_smoke_memory_and_the_table_printed_last(smoke):
@@ -113,7 +116,7 @@ def test_smoke_memory_and_the_table_printed_last(smoke):
     assert memory["mb_at_3"] > 0 and memory["mb_at_6"] > 0 and memory["frames"] == 6
     last = stdout.strip().splitlines()
     assert last[-1].startswith("steps: ") and any(line.startswith("engine grid") for line in last[-12:])
-    assert any(line.startswith("e2e 96p") for line in last[-12:])
+    assert any(line.startswith("e2e 128p") for line in last[-12:])
 
 
 def test_the_table_shows_failed_and_missing_counts_and_partial_e2e():
