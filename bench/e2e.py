@@ -15,6 +15,12 @@ that changes hits all alike):
   the id of the first tracked mask they overlap at IoU > 0.8, then the video state is reset and
   propagated ``gsam2_every`` frames from the new masks.
 
+``--warmup N`` adds ``steady_fps`` to the promptrack and engine runs: the frames after the first N
+over the seconds from the tracker's step of frame N to the run's end (outputs flushed), and
+``warmup_s``, the seconds before that step (compiling, CUDA graph capture and first allocations fall
+there). Step times, not output times: offline output holds frames back and writes them in bursts.
+``--runs`` picks the runs (``engine`` replays the ``outputs`` run's calls, so needs it).
+
 Per-stage seconds of the promptrack runs come from the loop's own clocks
 (``TrackingPipeline.times``) plus timers around the sinks: ``decode`` is the decoder thread's
 time and ``decode_wait`` what the loop waited for it; ``write`` is the writer thread's time
@@ -50,6 +56,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT.parent / "shared" / "assets"
 if not ASSETS.exists():
     ASSETS = Path("/work/shared/assets")
+
+
+# --runs names -> the runs' names in the report.
+RUNS = {"no-outputs": "promptrack, no outputs", "outputs": "promptrack, video + JSON",
+        "engine": "engine alone, same frames and objects", "gsam2": "gsam2 rule, no outputs"}
 
 
 def scaled_size(width: int, height: int, to_height: int | None) -> tuple[int, int]:
@@ -113,6 +124,20 @@ class Count:
         pass
 
 
+def steady(started: float, ended: float, steps: list[float], warmup: int) -> dict:
+    """``warmup_s`` (from `started` to the step of frame `warmup`) and ``steady_fps`` (frames from
+    that step to `ended`), from the times the tracker's steps began; empty when `warmup` is 0 or
+    leaves fewer than 2 frames.
+
+    >>> steady(0.0, 8.0, [0.1, 5.0, 6.0, 7.0], warmup=2)
+    {'warmup_frames': 2, 'warmup_s': 6.0, 'steady_fps': 1.0}
+    """
+    if warmup <= 0 or len(steps) < warmup + 2:
+        return {}
+    return {"warmup_frames": warmup, "warmup_s": round(steps[warmup] - started, 3),
+            "steady_fps": round((len(steps) - warmup) / (ended - steps[warmup]), 3)}
+
+
 def _timed(obj, name: str, clock: dict, key: str) -> None:
     """Wrap obj.name so its calls add to clock[key]."""
     inner = getattr(obj, name)
@@ -149,8 +174,9 @@ class TrackerLog:
 
         return call
 
-    def replay(self, tracker) -> float:
-        """Seconds `tracker` takes for the recorded calls (each step returns the frame's host masks, as in the run)."""
+    def replay(self, tracker) -> tuple[float, float]:
+        """When `tracker` started and ended the recorded calls (each step returns the frame's host
+        masks, as in the run)."""
         import torch
 
         started = time.perf_counter()
@@ -158,7 +184,7 @@ class TrackerLog:
             getattr(tracker, name)(*args, **kwargs)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        return time.perf_counter() - started
+        return started, time.perf_counter()
 
 
 def overrides(args) -> list[str]:
@@ -174,10 +200,11 @@ def run_engine_alone(args, config, log: TrackerLog) -> dict:
     from promptrack.pipeline.loop import build_sam2_tracker
 
     tracker = build_sam2_tracker(config, args.device)
-    carried = _count_carried(tracker)  # one entry a step
-    seconds = log.replay(tracker)
-    frames = len(carried)
+    carried, steps = _count_carried(tracker)  # one entry a step
+    started, ended = log.replay(tracker)
+    frames, seconds = len(carried), ended - started
     return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
+            **steady(started, ended, steps, args.warmup),
             "mean_objects": None, "tracked_objects": round(sum(carried) / max(len(carried), 1), 2),
             "calls": {m: sum(1 for name, _, _ in log.calls if name == m) for m in TrackerLog.METHODS},
             "stages_s": {"track": round(seconds, 3)}}
@@ -197,7 +224,7 @@ def run_promptrack(args, config, detector, outputs_dir: Path | None, log: Tracke
         log.attach(pipeline.tracker)
     source = TimedSource(open_source(args.video, max_frames=args.frames, decoder=config.input.video_decoder),
                          height=args.height)
-    carried = _count_carried(pipeline.tracker)
+    carried, steps = _count_carried(pipeline.tracker)
     count = Count()
     outputs = open_sinks(config, outputs_dir, source.info, args.phrases, _model_names(config), extra=[count])
     clock: dict[str, float] = {}
@@ -220,25 +247,28 @@ def run_promptrack(args, config, detector, outputs_dir: Path | None, log: Tracke
     if "json" in clock:
         stages["json"] = clock["json"]
     return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
+            **steady(started, started + seconds, steps, args.warmup),
             "mean_objects": round(count.objects / max(count.frames, 1), 2),
             "tracked_objects": round(sum(carried) / max(len(carried), 1), 2),
             "stages_s": {k: round(v, 3) for k, v in sorted(stages.items())}}
 
 
-def _count_carried(tracker) -> list[int]:
+def _count_carried(tracker) -> tuple[list[int], list[float]]:
     """Objects SAM 2 carries onto each frame (what its time scales with), recorded per step.
 
     Offline output shows a new track only once a second detection confirms it, so the objects
     written a frame (``mean_objects``) can be fewer than the objects tracked (``tracked_objects``)."""
     carried: list[int] = []
+    steps: list[float] = []  # when each step began
     step = tracker.step
 
     def counted(index, frame):
         carried.append(len(tracker.ids))
+        steps.append(time.perf_counter())
         return step(index, frame)
 
     tracker.step = counted
-    return carried
+    return carried, steps
 
 
 def _with_outputs(config, on: bool):
@@ -414,7 +444,8 @@ def annotation_bench(height: int = 1080, width: int = 1920, objects: int = 16, r
     return {"size": f"{width}x{height}", "objects": objects, **timings, "max_pixel_difference": int(diff)}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, progress=None) -> dict:
+    """Run the benchmark; `progress(result)` (if given) is called after each run with the result so far."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--video", default=str(ASSETS / "videos" / "bedroom.mp4"))
     p.add_argument("--prompt", default="person . bed . chair . potted plant . tv . book")
@@ -426,12 +457,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--yolox", default=str(ASSETS / "models" / "yolox_nano.onnx"))
     p.add_argument("--detect-every", type=int, default=15)
     p.add_argument("--gsam2-every", type=int, default=20, help="the demo's step: keyframe and reset period")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="frames before steady_fps is timed (compiling and first allocations; 0: no steady_fps)")
+    p.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                   help="which runs, in this order (engine replays the outputs run: after it)")
     p.add_argument("--hub", help="HF_HOME with the SAM 2 weights (default: a fake hub with random weights)")
     p.add_argument("--annotation", action="store_true", help="only time drawing a 1080p frame with 16 objects")
     p.add_argument("--json", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. output.video_encoder=libx264 or input.video_decoder=cpu")
     args = p.parse_args(argv)
+    if "engine" in args.runs and "outputs" not in args.runs[:args.runs.index("engine")]:
+        p.error("--runs engine replays the outputs run: put outputs before it")
     if args.annotation:
         result = annotation_bench()
         print(json.dumps(result, indent=1))
@@ -457,23 +494,31 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     config = load_config("default", overrides(args))
     detector = build_detector(config.detector, args.device)
-    runs = {}
-    with tempfile.TemporaryDirectory() as out:
-        runs["promptrack, no outputs"] = run_promptrack(args, config, detector, None)
-        log = TrackerLog()
-        runs["promptrack, video + JSON"] = run_promptrack(args, config, detector, Path(out), log)
-        runs["engine alone, same frames and objects"] = run_engine_alone(args, config, log)
-        del log  # the recorded frames
-        # The rule on the very same SAM 2 weights and detector.
-        runs["gsam2 rule, no outputs"] = run_gsam2_rule(args, build_sam2_tracker(config, args.device).model,
-                                                        detector.detect)
+    runs: dict[str, dict] = {}
     result = {"config": {"video": Path(args.video).name, "height": args.height, "frames": args.frames,
                          "image_size": args.image_size,
                          "sam2": args.sam2, "device": args.device, "detect_every": args.detect_every,
-                         "gsam2_every": args.gsam2_every, "prompt": args.phrases,
+                         "gsam2_every": args.gsam2_every, "warmup": args.warmup,
+                         "compile": config.tracker.compile, "overrides": args.set, "prompt": args.phrases,
                          "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                          "cpu": platform.processor() or platform.machine(), "hub": "real" if args.hub else "fake"},
               "runs": runs}
+    log = None
+    with tempfile.TemporaryDirectory() as out:
+        for run in args.runs:  # in the order given
+            if run == "no-outputs":
+                runs[RUNS[run]] = run_promptrack(args, config, detector, None)
+            elif run == "outputs":
+                log = TrackerLog() if "engine" in args.runs else None
+                runs[RUNS[run]] = run_promptrack(args, config, detector, Path(out), log)
+            elif run == "engine":
+                runs[RUNS[run]] = run_engine_alone(args, config, log)
+                log = None  # the recorded frames
+            else:  # the rule on the very same SAM 2 weights and detector
+                runs[RUNS[run]] = run_gsam2_rule(args, build_sam2_tracker(config, args.device).model,
+                                                 detector.detect)
+            if progress is not None:
+                progress(result)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
