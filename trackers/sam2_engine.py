@@ -122,6 +122,7 @@ class SAM2Engine:
         self._scores: torch.Tensor | None = None
         self._payload: torch.Tensor | None = None  # the frame's results on the device, not yet downloaded
         self._payload_rows = 0
+        self._host: FramePayload | None = None  # the current frame's downloaded results
         self._born: dict[int, int] = {}  # id -> the frame it was added on
         self._pending: list[_Prompt] = []
         self._detections: sv.Detections | None = None
@@ -295,18 +296,19 @@ class SAM2Engine:
                     self._logits = _fit(self._logits, rows, (1, low, low), self.dtype, self.device)
                     self._scores = _fit(self._scores, rows, (1,), self.dtype, self.device)
                     with torch.inference_mode():
-                        self._payload = sam2_step.frame_payload(self.net, self._logits[:rows], self._scores[:rows])
+                        self._payload = sam2_step.frame_payload(self.net, self._logits[:rows], self._feats[-1])
                     self._payload_rows = rows
                 self._detections = self._detections_of(self.bank.ids, self._payload, self._payload_rows)
         return self._detections
 
     def _detections_of(self, ids: list[int], payload: torch.Tensor, rows: int) -> sv.Detections:
         """One download of a payload of `rows` rows -> Detections of its first len(ids) rows."""
-        host = FramePayload(download(payload), rows=rows, video_hw=self._video_hw)
-        packed, boxes, areas, _ = host.parts()
-        n, (h, w) = len(ids), self._video_hw
-        masks = np.unpackbits(packed, count=n * h * w).reshape(n, h, w).view(bool)
-        return detections_from_masks(ids, masks, boxes[:n].astype(np.float32), areas[:n])
+        host = FramePayload(download(payload), rows=rows, video_hw=self._video_hw, dtype=self.dtype,
+                            channels=self.net.hidden)
+        self._host = host
+        n = len(ids)
+        boxes, areas = host.boxes_areas(n)
+        return detections_from_masks(ids, host.masks(n), boxes, areas)
 
     def _changed(self) -> None:
         self._detections = None
@@ -450,21 +452,17 @@ class SAM2Engine:
         return rows
 
     # ------------------------------------------------------------------ appearance
-    @torch.inference_mode()
     def track_embeddings(self) -> dict[int, np.ndarray]:
         """Per object with a visible mask: the frame's image features averaged under its mask.
 
         L2-normalised vectors (SAM 2's top-level backbone features, 256-d), for re-identifying
-        an object after it was lost. Objects without a mask on this frame are left out."""
-        self._flush()
-        n = len(self.bank) if self.bank is not None else 0
-        if not n:
+        an object after it was lost; computed in the step and downloaded with the frame's masks
+        (no copy of their own). Objects without a mask on this frame are left out."""
+        dets = self.current()
+        if not len(dets):
             return {}
-        feature_map = self._feats[-1][0]
-        weights = F.interpolate(self._logits[:n], size=feature_map.shape[-2:], mode="bilinear",
-                                align_corners=False)[:, 0] > 0
-        vectors, visible = _pool(feature_map, weights)
-        return {i: v for i, v, seen in zip(self.bank.ids, vectors, visible) if seen}
+        vectors, seen = self._host.appearance(len(dets))
+        return {int(i): v for i, v, s in zip(dets.tracker_id, vectors, seen) if s}
 
     @torch.inference_mode()
     def box_embeddings(self, boxes: np.ndarray) -> np.ndarray:
@@ -480,7 +478,7 @@ class SAM2Engine:
             c1, r1 = int(np.floor(x1 / w * fw)), int(np.floor(y1 / h * fh))
             c2, r2 = max(int(np.ceil(x2 / w * fw)), c1 + 1), max(int(np.ceil(y2 / h * fh)), r1 + 1)
             grid[k, max(r1, 0):min(r2, fh), max(c1, 0):min(c2, fw)] = True
-        return _pool(feature_map, upload(grid, self.device))[0]
+        return _pool(feature_map, upload(grid, self.device))
 
     # ------------------------------------------------------------------ memory bounds
     def memory_entries(self) -> dict[int, int]:
@@ -495,14 +493,11 @@ class SAM2Engine:
         return self.bank.held(int(obj_id))
 
 
-def _pool(feature_map: torch.Tensor, weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Means of the feature map (C, h, w) under bool weights (N, h, w), L2-normalised: ((N, C), (N,) any)."""
-    ones = torch.where(weights, 1.0, 0.0).to(feature_map.dtype)
-    sums = ones.flatten(1).sum(1)
-    vectors = torch.einsum("nhw,chw->nc", ones, feature_map) / sums.clamp(min=1.0)[:, None]
-    vectors = F.normalize(vectors.float(), dim=1)
-    host = download(torch.cat([vectors, (sums > 0).float()[:, None]], dim=1))
-    return host[:, :-1].astype(np.float32), host[:, -1] > 0
+def _pool(feature_map: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
+    """Means of the feature map (C, h, w) under bool weights (N, h, w), L2-normalised, on the host (N, C)."""
+    sums = weights.flatten(1).sum(1)
+    vectors = (feature_map * weights[:, None]).sum((2, 3)) / sums.clamp(min=1)[:, None]
+    return download(F.normalize(vectors.float(), dim=1)).astype(np.float32)
 
 
 def _fit(tensor: torch.Tensor | None, rows: int, shape: tuple, dtype: torch.dtype, device: torch.device

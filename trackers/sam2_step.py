@@ -29,6 +29,7 @@ import copy
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,7 +50,7 @@ class Tracked(NamedTuple):
     features: torch.Tensor  # (B, mem_dim, h', w') the frame's new spatial memory
     pointers: torch.Tensor  # (B, C) the frame's object pointers
     conditioned: torch.Tensor  # (B, C, h', w') memory-conditioned features (a re-prompt on this frame reuses them)
-    payload: torch.Tensor  # uint8: packed masks, boxes, areas, object visible (see FramePayload)
+    payload: torch.Tensor  # uint8: packed masks, boxes, areas, appearance (see FramePayload)
 
 
 class StepModel:
@@ -238,7 +239,7 @@ def track(step: StepModel, feats: list[torch.Tensor], features: torch.Tensor, po
                                            step.no_mask_dense.expand(rows, -1, -1, -1), high_res,
                                            multimask=m._use_multimask(False, None))
     new_features = _encode_memory(step, top, high, scores, binarize=False)
-    return Tracked(logits, scores, new_features, pointer, conditioned, frame_payload(step, logits, scores))
+    return Tracked(logits, scores, new_features, pointer, conditioned, frame_payload(step, logits, top))
 
 
 def _heads(step: StepModel, pix_feat: torch.Tensor, sparse: torch.Tensor, dense: torch.Tensor,
@@ -316,7 +317,7 @@ def prompt_boxes(step: StepModel, feats: list[torch.Tensor], pix_feat: torch.Ten
     logits, high, pointer, scores = _heads(step, pix_feat, sparse.to(step.dtype), dense, high_res,
                                            multimask=m._use_multimask(True, {"point_labels": labels}))
     features = _encode_memory(step, feats[-1], high, scores, binarize=m.binarize_mask_from_pts_for_mem_enc)
-    return Tracked(logits, scores, features, pointer, pix_feat, frame_payload(step, logits, scores))
+    return Tracked(logits, scores, features, pointer, pix_feat, frame_payload(step, logits, feats[-1]))
 
 
 def prompt_masks(step: StepModel, feats: list[torch.Tensor], masks: torch.Tensor) -> Tracked:
@@ -341,35 +342,59 @@ def prompt_masks(step: StepModel, feats: list[torch.Tensor], masks: torch.Tensor
     if m.pred_obj_scores:
         pointer = torch.where(appearing, pointer, m.no_obj_ptr if m.fixed_no_obj_ptr else pointer + m.no_obj_ptr)
     features = _encode_memory(step, top, high, scores, binarize=False)
-    return Tracked(low, scores, features, pointer, pix_feat, frame_payload(step, low, scores))
+    return Tracked(low, scores, features, pointer, pix_feat, frame_payload(step, low, top))
 
 
 # ---------------------------------------------------------------------- results for the host
-def frame_payload(step: StepModel, logits: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Low-res logits -> holes/specks -> one upsampling to video size -> bit-packed masks, boxes, areas,
-    whether each object is visible (score > 0): ONE uint8 buffer, so the frame's results cross to the host in one copy (``FramePayload``)."""
+def frame_payload(step: StepModel, logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """The frame's results for the host as ONE uint8 buffer (one copy): low-res logits -> holes/specks ->
+    one upsampling to video size -> bit-packed masks, boxes, areas; and each object's appearance (the
+    frame's top-level features averaged under its mask, L2-normalised; ``AppearanceTracker``), with
+    whether its mask covers any feature cell. Layout: :class:`FramePayload`."""
     low = postprocess.fill_small_holes_lowres(logits, step.fill_hole_area)
     masks = F.interpolate(low, size=step.video_hw, mode="bilinear", align_corners=False)[:, 0] > 0
     boxes, areas = postprocess.boxes_and_areas(masks)
+    grid = F.interpolate(logits, size=top.shape[-2:], mode="bilinear", align_corners=False)[:, 0] > 0
+    cells = grid.flatten(1).sum(1)
+    vectors = F.normalize((top * grid[:, None]).sum((2, 3)) / cells.clamp(min=1)[:, None], dim=1)
     return torch.cat([postprocess.pack_bits(masks), boxes.view(torch.uint8).flatten(),
-                      areas.view(torch.uint8).flatten(), (scores > 0).view(torch.uint8).flatten()])
+                      areas.view(torch.uint8).flatten(), (cells > 0).view(torch.uint8),
+                      vectors.contiguous().view(torch.uint8).flatten()])
 
 
 @dataclass
 class FramePayload:
-    """The host side of :func:`frame_payload`: split lazily; the masks are unpacked only when read."""
+    """The host side of :func:`frame_payload`, split without copying; masks stay packed until unpacked."""
 
-    data: "object"  # numpy uint8 buffer
+    data: np.ndarray  # uint8
     rows: int
     video_hw: tuple[int, int]
+    dtype: torch.dtype  # the working dtype of the appearance vectors
+    channels: int
 
-    def parts(self):
-        import numpy as np
+    def masks(self, n: int) -> np.ndarray:
+        """The first `n` rows' masks, (n, H, W) bool."""
+        h, w = self.video_hw
+        return np.unpackbits(self.data[:self._packed], count=n * h * w).reshape(n, h, w).view(bool)
 
-        n, (h, w) = self.rows, self.video_hw
-        n_packed = (n * h * w + 7) // 8
-        data = self.data
-        boxes = data[n_packed:n_packed + 32 * n].view(np.int64).reshape(n, 4)
-        areas = data[n_packed + 32 * n:n_packed + 40 * n].view(np.int64)
-        visible = data[n_packed + 40 * n:n_packed + 41 * n].view(bool)
-        return data[:n_packed], boxes, areas, visible
+    def boxes_areas(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        at = self._packed
+        boxes = self.data[at:at + 32 * self.rows].view(np.int64).reshape(self.rows, 4)[:n].astype(np.float32)
+        areas = self.data[at + 32 * self.rows:at + 40 * self.rows].view(np.int64)[:n]
+        return boxes, areas
+
+    def appearance(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """((n, C) float32 L2-normalised vectors, (n,) whether each mask covers any feature cell)."""
+        at = self._packed + 40 * self.rows
+        seen = self.data[at:at + self.rows].view(bool)[:n]
+        raw = self.data[at + self.rows:]
+        if self.dtype == torch.bfloat16:  # bf16 is the high half of a float32
+            vectors = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            vectors = raw.view({torch.float32: np.float32, torch.float16: np.float16}[self.dtype]).astype(np.float32)
+        return vectors.reshape(self.rows, self.channels)[:n], seen
+
+    @property
+    def _packed(self) -> int:
+        h, w = self.video_hw
+        return (self.rows * h * w + 7) // 8
