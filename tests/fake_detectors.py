@@ -167,9 +167,9 @@ def write_omdet_turbo(folder: str | Path, size: str = "tiny", seed: int = 0, swi
                       image_size: int | None = None) -> Path:
     """OmDet-Turbo with random weights; ``size="real"`` is omlab/omdet-turbo-swin-tiny-hf's architecture.
 
-    One difference from the hub checkpoint: its Swin-T backbone is timm's (which needs timm and
-    torchvision); here it is transformers' Swin-T (same architecture and cost, its own layer norms),
-    so the model loads without timm. Config, weights, tokenizer and preprocessor files are in the
+    One difference from the hub checkpoint: its Swin-T backbone is timm's; here it is transformers'
+    Swin-T (same architecture and cost, its own layer norms). The hub's timm layout is
+    ``fake_hub.write_omdet_turbo_timm``. Config, weights, tokenizer and preprocessor files are in the
     hub's layout. ``swin_tiny=True`` keeps the rest tiny but gives it a Swin-T backbone (the hub
     checkpoint's widths), for ``fake_hub.write_omdet_turbo_timm``; ``image_size`` sets the
     processor's square side.

@@ -6,8 +6,8 @@ every phrase; a (query, phrase) pair above the threshold is a box, then NMS per 
 are resized (squashed) to the processor's size (640x640), so boxes are relative to the frame.
 
 Built for live streams and CPUs: Swin-T at 640 px, no text-image fusion encoder. The real
-checkpoint's backbone is a timm Swin-T, so ``omlab/omdet-turbo-swin-tiny-hf`` needs ``timm``
-installed; checkpoints with a transformers backbone load without it.
+checkpoint's backbone is a timm Swin-T; it loads as transformers' own Swin (``timm_swin.py``), so
+neither timm nor torchvision is needed.
 
 The task prompt holds at most ``max_text_len`` (77) CLIP tokens: longer phrase lists are split
 across calls and merged (class ids index the full list).
@@ -181,6 +181,6 @@ def _build(config, device: str) -> OmDetTurboDetector:
 
 
 register(DetectorSpec(
-    "omdet-turbo", _build, needs=f"weights {DEFAULT_MODEL} + pip install timm (its Swin-T backbone)",
+    "omdet-turbo", _build, needs=f"weights {DEFAULT_MODEL}",
     about="open vocabulary, fast (live streams, CPUs)", aliases=("omdet", "omdet_turbo", "omdetturbo"),
     default_model=DEFAULT_MODEL, model_types=("omdet-turbo",), weights=_weights))
