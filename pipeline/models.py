@@ -196,7 +196,11 @@ class ModelFile:
 
 
 class MissingModels(ModelNotFoundError):
-    """Every model file of a run that could not be found, in one message with the layout to fix it."""
+    """Every model file of a run that could not be found, in one message with the layout to fix it.
+
+    One missing file: one line. Several: a first line naming them all, then the layout of
+    ``$PROMPTRACK_MODEL_DIR`` with each one's place and source.
+    """
 
     def __init__(self, missing: Sequence[tuple[ModelFile, str]]) -> None:
         self.missing = list(missing)
@@ -205,10 +209,18 @@ class MissingModels(ModelNotFoundError):
         names = ", ".join(m.name if m.folder or not m.repo_id else f"{m.repo_id}/{m.name}" for m, _ in missing)
         model_dir = os.environ.get(MODEL_DIR_ENV)
         where = f"${MODEL_DIR_ENV} ({display_path(model_dir)})" if model_dir else f"${MODEL_DIR_ENV} (not set)"
-        rows = [(*m.layout(), reason) for m, reason in missing]
-        width = max(len(local) for local, _, _ in rows)
         online = (", or run once with the network to fill the Hugging Face cache"
                   if any(m.repo_id or (m.folder and is_repo_id(m.name)) for m, _ in missing) else "")
+        if len(missing) == 1:  # one line, as every error: where it goes and where it comes from
+            (need, reason), = missing
+            local, source = need.layout()
+            given = need.explicit is not None or (need.folder and not is_repo_id(need.name))
+            place = "" if given else f": put it in {where} as {local} ({source}){online}"
+            super().__init__(f"model {'folder' if need.folder else 'file'} {names} not found"
+                             + (f" ({reason})" if reason else "") + (place or ": check the path"))
+            return
+        rows = [(*m.layout(), reason) for m, reason in missing]
+        width = max(len(local) for local, _, _ in rows)
         lines = [f"{len(missing)} model file{'s' if len(missing) > 1 else ''} not found"
                  + (f" ({common})" if common else "") + f": {names}. Put "
                  + ("them" if len(missing) > 1 else "it") + f" in {where} like this{online}:",
