@@ -223,10 +223,57 @@ def test_every_timm_swin_weight_maps_to_one_transformers_swin_weight_of_the_same
                 f"{timm_swin.OMDET_NORMS}{i}.{part}"]
 
 
+def _timm_block(layer, x, height, width):
+    """timm's shifted-window block, step by step, with the layer's own weights: shift the map, pad it
+    to whole windows, attend within windows (tokens from different shift regions masked), undo the
+    windows, crop, shift back; then the MLP."""
+    ws, shift, channels = layer.window_size, layer.shift_size, x.shape[-1]
+    hp, wp = -(-height // ws) * ws, -(-width // ws) * ws
+    h = torch.roll(layer.layernorm_before(x).view(1, height, width, channels), (-shift, -shift), (1, 2))
+    h = torch.nn.functional.pad(h, (0, 0, 0, wp - width, 0, hp - height))
+    windows = h.view(1, hp // ws, ws, wp // ws, ws, channels).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, channels)
+
+    def region(n):
+        i = torch.arange(n)
+        return (i >= n - ws).long() + (i >= n - shift).long()
+
+    ids = (region(hp)[:, None] * 3 + region(wp)[None, :]).float()
+    ids = ids.view(hp // ws, ws, wp // ws, ws).permute(0, 2, 1, 3).reshape(-1, ws * ws)
+    mask = (ids[:, None, :] != ids[:, :, None]).float() * -100.0
+    out = layer.attention(windows, mask)[0]
+    out = out.view(1, hp // ws, wp // ws, ws, ws, channels).permute(0, 1, 3, 2, 4, 5).reshape(1, hp, wp, channels)
+    out = torch.roll(out[:, :height, :width], (shift, shift), (1, 2)).reshape(1, height * width, channels)
+    y = x + out
+    return y + layer.mlp(layer.layernorm_after(y))
+
+
+def test_shifted_blocks_shift_before_padding_as_timm_does():
+    # OmDet's 640 px makes maps of 160, 80, 40, 20 tokens: no multiple of the window (7), where
+    # timm's order (shift, then pad) and transformers' (pad, then shift) differ.
+    from transformers import SwinBackbone, SwinConfig
+
+    torch.manual_seed(0)
+    backbone = SwinBackbone(SwinConfig(embed_dim=16, depths=[2], num_heads=[2], window_size=7,
+                                       out_indices=[1])).eval()
+    layer = backbone.swin.encoder.layers[0].blocks[1]
+    x = torch.randn(1, 20 * 20, 16)
+    with torch.no_grad():
+        want = _timm_block(layer, x, 20, 20)
+        transformers_order = layer(x, (20, 20), always_partition=True)[0]
+        assert timm_swin.use_timm_window_order(backbone) == 1  # the one shifted block of the two
+        got = layer(x, (20, 20), always_partition=True)[0]
+        on_whole_windows = layer(torch.randn(1, 14 * 14, 16), (14, 14), always_partition=True)[0]
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(transformers_order, want, atol=1e-3)  # the test can tell the orders apart
+    assert on_whole_windows.shape == (1, 196, 16)
+
+
 def test_omdet_turbo_in_the_hub_layout_loads_without_timm_and_detects(omdet_timm):
     det = build_detector(DetectorConfig(name="omdet-turbo", model=str(omdet_timm), box_threshold=0.0))
     backbone = det.model.vision_backbone.vision_backbone
     assert type(backbone).__name__ == "SwinBackbone" and det.model.config.backbone_config.model_type == "swin"
+    shifted = [b for stage in backbone.swin.encoder.layers for b in stage.blocks if b.shift_size > 0]
+    assert len(shifted) == 6 and all(type(b).__name__ == "TimmOrderSwinLayer" for b in shifted)
     # Every backbone weight is the checkpoint's, under its transformers name.
     state = _load(omdet_timm / "model.safetensors")
     qkv = state[timm_swin.TIMM_PREFIX + "layers_2.blocks.5.attn.qkv.weight"]

@@ -33,7 +33,7 @@ from ..models import resolve_all
 from .base import class_nms, cxcywh_to_xyxy, make_detections, merge_groups, reject_prompt_free, sigmoid, split_phrases
 from .grounding_dino import check_model_type
 from .registry import DetectorSpec, folder_weights, load_folder, register
-from .timm_swin import rename_state_dict, rewrite_config, uses_timm_swin
+from .timm_swin import rename_state_dict, rewrite_config, use_timm_window_order, uses_timm_swin
 
 DEFAULT_MODEL = "omlab/omdet-turbo-swin-tiny-hf"
 
@@ -167,6 +167,7 @@ def load_model(folder: Path, config):
         raise ModelNotFoundError(f"cannot load omdet-turbo from {display_path(folder)}: {kind.replace('_', ' ')} after "
                                  f"mapping its timm backbone: {', '.join(map(str, keys[:3]))}"
                                  + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
+    use_timm_window_order(model.vision_backbone.vision_backbone)  # timm's features at 640 px too
     return model
 
 

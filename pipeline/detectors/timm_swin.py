@@ -20,6 +20,13 @@ The relative position index and the shifted-window attention masks are buffers t
 transformers' Swin computes itself (timm's are not saved). transformers' final ``layernorm``
 is not used by the backbone's outputs; it gets the identity (ones, zeros), so no weight is random.
 
+One difference is in the computation, not the weights: where a feature map is not a multiple of
+the window (OmDet's 640 px gives 160, 80, 40, 20 tokens a side, windows of 7), timm shifts the
+map and then pads it, transformers pads and then shifts, so the windows at the bottom and right
+edges (and the rows that wrap around) hold other tokens. :func:`use_timm_window_order` gives the
+shifted blocks timm's order, so the features are timm's at every size (the model was trained and
+published with timm's).
+
 Example:
     >>> swin_config("swin_tiny_patch4_window7_224", 640, [1, 2, 3])["depths"]
     [2, 2, 6, 2]
@@ -149,3 +156,42 @@ def rename_state_dict(state: Mapping, config: Mapping) -> dict:
     out[HF_PREFIX + "swin.layernorm.weight"] = torch.ones(width)  # unused by the backbone's outputs
     out[HF_PREFIX + "swin.layernorm.bias"] = torch.zeros(width)
     return out
+
+
+def use_timm_window_order(backbone) -> int:
+    """Give every shifted-window block of a transformers Swin timm's order (shift, then pad).
+
+    transformers' ``SwinLayer.forward`` pads (``maybe_pad``), shifts (``cyclic_shift``), attends,
+    shifts back and crops. The subclass set here shifts the unpadded map inside ``maybe_pad`` and,
+    on the way back, crops before shifting back (then pads again, for the crop that follows), as
+    timm's block does. Returns the number of blocks changed.
+    """
+    changed = 0
+    for module in backbone.modules():
+        cls = type(module)
+        if cls.__name__ == "SwinLayer" and module.shift_size > 0:
+            module.__class__ = _timm_order(cls)
+            changed += 1
+    return changed
+
+
+def _timm_order(layer_class):
+    import torch.nn.functional as F
+
+    class TimmOrderSwinLayer(layer_class):
+        """A shifted-window Swin block that shifts before padding and crops before shifting back."""
+
+        def maybe_pad(self, hidden_states, height, width):
+            self._unpadded = (height, width)
+            return super().maybe_pad(super().cyclic_shift(hidden_states), height, width)
+
+        def cyclic_shift(self, hidden_states, reverse: bool = False):
+            if not reverse:
+                return hidden_states  # shifted already, before padding
+            height, width = self._unpadded
+            padded_h, padded_w = hidden_states.shape[1:3]
+            back = super().cyclic_shift(hidden_states[:, :height, :width], reverse=True)
+            return F.pad(back, (0, 0, 0, padded_w - width, 0, padded_h - height))
+
+    TimmOrderSwinLayer.__qualname__ = TimmOrderSwinLayer.__name__ = "TimmOrder" + layer_class.__name__
+    return TimmOrderSwinLayer
