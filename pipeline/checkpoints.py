@@ -10,10 +10,10 @@ payload in one is refused, never run.
 Example:
     >>> from pathlib import Path; import tempfile
     >>> bad = Path(tempfile.mkdtemp()) / "model.safetensors"; _ = bad.write_text("version https://git-lfs")
-    >>> check_file(bad, "the owlv2 weights")
+    >>> check_file(bad, "owlv2 weights")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    promptrack.pipeline.checkpoints.CheckpointError: cannot load the owlv2 weights .../model.safetensors: not a safetensors file (text, or another format); ...
+    promptrack.pipeline.checkpoints.CheckpointError: cannot load owlv2 weights .../model.safetensors: not a safetensors file (text, or another format)
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def test_offline_run_with_nothing_cached_names_every_missing_file_at_once(synthe
     lines = message.splitlines()
     assert lines[1].strip() == "$PROMPTRACK_MODEL_DIR/"
     assert lines[2].split()[0] == "grounding-dino-tiny/"
-    assert "hf download IDEA-Research/grounding-dino-tiny --local-dir $PROMPTRACK_MODEL_DIR/grounding-dino-tiny" in lines[2]
+    download = "hf download IDEA-Research/grounding-dino-tiny --local-dir $PROMPTRACK_MODEL_DIR/grounding-dino-tiny"
+    assert download in lines[2]
     assert lines[3].split()[0] == "sam2.1_hiera_tiny.pt"
     assert "https://huggingface.co/facebook/sam2.1-hiera-tiny" in lines[3]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
@@ -71,8 +72,8 @@ def test_missing_yolox_file_says_where_it_comes_from_and_the_layout_is_the_one_l
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0  # one missing file: one line
     assert "model file yolox_nano.onnx not found (not in $PROMPTRACK_MODEL_DIR)" in result.stderr
-    assert (f"put it in $PROMPTRACK_MODEL_DIR ({model_dir}) as yolox_nano.onnx (from "
-            "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx)") in result.stderr
+    release = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx"
+    assert f"put it in $PROMPTRACK_MODEL_DIR ({model_dir}) as yolox_nano.onnx (from {release})" in result.stderr
     assert "run once with the network" not in result.stderr  # the hub would not bring it
 
     # Put there, as the message says, it is found (an unreadable copy: the next error is about its contents).
