@@ -32,11 +32,11 @@ from ..trackers.association import AssociationParams, Associator
 from ..trackers.base import AppearanceTracker, BackfillTracker, MaskTracker, mask_areas
 from ..trackers.cadence import DetectionCadence
 from ..trackers.plan import apply_plan
+from .checkpoints import check_file
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
 from .held import HeldFrames, hold_limit
-from .checkpoints import check_file
 from .models import CHECKPOINT_ERRORS, SAM2_FIX, ModelFile, checkpoint_error, resolve_all, sam2_spec
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
@@ -58,8 +58,7 @@ def sam2_weights(config: Config) -> ModelFile:
     spec = sam2_spec(config.tracker.sam2)
     explicit = config.tracker.sam2 if spec.filename == config.tracker.sam2 else None
     name = Path(spec.filename).name if explicit else spec.filename
-    return ModelFile(name, spec.repo_id, explicit, what="SAM 2 checkpoint",
-                     check=lambda path: check_file(path, "SAM 2 checkpoint", SAM2_FIX))
+    return ModelFile(name, spec.repo_id, explicit, check=lambda path: check_file(path, "SAM 2 checkpoint", SAM2_FIX))
 
 
 def find_weights(config: Config, detector: bool = True, tracker: bool = True) -> None:

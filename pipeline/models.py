@@ -160,8 +160,8 @@ class ModelFile:
 
     ``name`` is a file name (``sam2.1_hiera_tiny.pt``), or for a folder a hub repo id or a local
     path; ``repo_id`` the hub repo of a file; ``explicit`` a path the user gave; ``origin`` where a
-    file on no hub repo comes from (a URL); ``what`` names it in errors; ``check`` is
-    ``check(path)``, raising a one-line error when what is there cannot be loaded.
+    file on no hub repo comes from (a URL); ``check`` is ``check(path)``, raising a one-line error
+    when what is there cannot be loaded.
 
     >>> ModelFile("sam2.1_hiera_tiny.pt", "facebook/sam2.1-hiera-tiny").layout()[0]
     'sam2.1_hiera_tiny.pt'
@@ -172,7 +172,6 @@ class ModelFile:
     explicit: str | None = None
     folder: bool = False
     origin: str | None = None
-    what: str = "model"
     check: Callable[[Path], Any] | None = field(default=None, compare=False)
 
     def resolve(self) -> Path:
@@ -221,9 +220,8 @@ class MissingModels(ModelNotFoundError):
             return
         rows = [(*m.layout(), reason) for m, reason in missing]
         width = max(len(local) for local, _, _ in rows)
-        lines = [f"{len(missing)} model file{'s' if len(missing) > 1 else ''} not found"
-                 + (f" ({common})" if common else "") + f": {names}. Put "
-                 + ("them" if len(missing) > 1 else "it") + f" in {where} like this{online}:",
+        lines = [f"{len(missing)} model files not found" + (f" ({common})" if common else "")
+                 + f": {names}. Put them in {where} like this{online}:",
                  f"  ${MODEL_DIR_ENV}/"]
         for local, source, reason in rows:
             lines.append(f"    {local.ljust(width)}  {source}" + (f" ({reason})" if not common and reason else ""))

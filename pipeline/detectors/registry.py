@@ -168,8 +168,7 @@ def folder_weights(family: str, model: str) -> ModelFile:
     """
     fix = (f"download it again (hf download {model})" if is_repo_id(model) and not Path(model).expanduser().is_dir()
            else "replace it with the file of a complete checkpoint folder")
-    return ModelFile(model, folder=True, what=f"{family} weights",
-                     check=lambda folder: check_folder(folder, f"{family} weights", fix))
+    return ModelFile(model, folder=True, check=lambda folder: check_folder(folder, f"{family} weights", fix))
 
 
 def load_folder(name: str, folder: Path, make: Callable[[], Any]):

@@ -146,7 +146,7 @@ class YOLOXDetector:
 
 
 def _weights(config) -> list[ModelFile]:
-    return [ModelFile(DEFAULT_FILE, explicit=config.model, origin=RELEASE_URL, what="YOLOX model",
+    return [ModelFile(DEFAULT_FILE, explicit=config.model, origin=RELEASE_URL,
                       check=lambda path: check_file(path, "YOLOX model", FIX))]
 
 
