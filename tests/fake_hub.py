@@ -22,6 +22,7 @@ from pathlib import Path
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 SAM2_REPO = "facebook/sam2.1-hiera-tiny"
 GDINO_REPO = "IDEA-Research/grounding-dino-tiny"
+OMDET_REPO = "omlab/omdet-turbo-swin-tiny-hf"
 WORDS = ("person people man woman child car truck bus bicycle motorcycle dog cat horse cow bird boat "
          "red blue green white black small big the a of and on in with ball chair table bed cup bottle "
          "stroller train plane tree sky road").split()

@@ -15,7 +15,7 @@ import torch
 
 from conftest import run_cli
 from fake_detectors import write_grounding_dino, write_mm_grounding_dino, write_omdet_turbo, write_owlv2, write_sam3
-from fake_hub import timm_swin_tiny_shapes, write_omdet_turbo_timm
+from fake_hub import OMDET_REPO, install_folder, timm_swin_tiny_shapes, write_omdet_turbo_timm, write_sam2
 from promptrack.pipeline.config import DetectorConfig
 from promptrack.pipeline.detectors import build_detector
 from promptrack.pipeline.detectors import timm_swin
@@ -290,6 +290,19 @@ def test_omdet_turbo_in_the_hub_layout_loads_without_timm_and_detects(omdet_timm
     assert len(found) > 0 and found.xyxy.shape == (len(found), 4)
     assert set(found.data["class_name"]) <= {"person", "car"}
     assert (found.xyxy[:, [0, 2]] <= 128).all() and (found.xyxy[:, [1, 3]] <= 72).all()
+
+
+def test_track_video_with_omdet_turbo_from_the_hub_cache_offline(omdet_timm, synthetic_video, tmp_path):
+    # The default weights, as the hub gives them (timm layout), from the cache, no network, no timm.
+    hf_home = tmp_path / "hf"
+    write_sam2(hf_home)
+    install_folder(hf_home, OMDET_REPO, lambda folder: shutil.copytree(omdet_timm, folder))
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    result = run_cli([str(synthetic_video), "-p", "person . car", "--detector", "omdet-turbo", "-o", str(tmp_path / "o"),
+                      "--max-frames", "2", "--no-video", "--set", "tracker.image_size=256"], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "timm" not in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "o" / "boxes.tracks.json").is_file()
 
 
 def test_the_one_swin_weight_not_in_the_checkpoint_is_unused(omdet_timm):
