@@ -36,10 +36,11 @@ class _Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-def _offline_env(tmp_path, **extra) -> dict:
-    env = {**os.environ, "HF_HOME": str(tmp_path / "empty-hf"), "HF_HUB_OFFLINE": "1", **extra}
+def _offline_env(tmp_path) -> dict:
+    """Nothing cached, no network, no $PROMPTRACK_MODEL_DIR: a first run on a machine offline."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "empty-hf"), "HF_HUB_OFFLINE": "1"}
     env.pop("PROMPTRACK_MODEL_DIR", None)
-    return {**env, **extra}
+    return env
 
 
 # -- nothing cached: one message ------------------------------------------------------------------
