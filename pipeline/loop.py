@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -31,11 +32,12 @@ from ..trackers.association import AssociationParams, Associator
 from ..trackers.base import AppearanceTracker, BackfillTracker, MaskTracker, mask_areas
 from ..trackers.cadence import DetectionCadence
 from ..trackers.plan import apply_plan
+from .checkpoints import check_file
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
 from .errors import PromptrackError
 from .held import HeldFrames, hold_limit
-from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
+from .models import CHECKPOINT_ERRORS, SAM2_FIX, ModelFile, checkpoint_error, resolve_all, sam2_spec
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
 
@@ -51,13 +53,28 @@ def pick_device(name: str) -> str:
     return name
 
 
+def sam2_weights(config: Config) -> ModelFile:
+    """The SAM 2 checkpoint ``config.tracker.sam2`` names (a size or a path), checked before it loads."""
+    spec = sam2_spec(config.tracker.sam2)
+    explicit = config.tracker.sam2 if spec.filename == config.tracker.sam2 else None
+    name = Path(spec.filename).name if explicit else spec.filename
+    return ModelFile(name, spec.repo_id, explicit, check=lambda path: check_file(path, "SAM 2 checkpoint", SAM2_FIX))
+
+
+def find_weights(config: Config, detector: bool = True, tracker: bool = True) -> None:
+    """Find and check every model file the run loads, before any loads: the missing ones in one message."""
+    from .detectors import registry
+
+    resolve_all([*(registry.weights(config.detector) if detector else []),
+                 *([sam2_weights(config)] if tracker else [])])
+
+
 def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
     """The bounded-memory SAM 2 engine with weights resolved from ``config.tracker.sam2``."""
     from ..trackers.sam2_engine import SAM2Engine, load_sam2_model
 
     spec = sam2_spec(config.tracker.sam2)
-    explicit = config.tracker.sam2 if spec.filename == config.tracker.sam2 else None
-    checkpoint = resolve_file(spec.filename, spec.repo_id, explicit)
+    checkpoint, = resolve_all([sam2_weights(config)])
     try:
         model = load_sam2_model(spec.config, str(checkpoint), device, config.tracker.image_size)
     except CHECKPOINT_ERRORS as exc:
@@ -108,6 +125,7 @@ class TrackingPipeline:
                  tracker: MaskTracker | None = None) -> None:
         self.config = config
         self.device = pick_device(config.device)
+        find_weights(config, detector=detector is None, tracker=tracker is None)
         # Any callable (frame, phrases) -> Detections works; as_detector checks and completes its output.
         self.detector = as_detector(detector) if detector is not None else build_detector(config.detector, self.device)
         self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)

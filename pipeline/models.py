@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from .errors import ModelNotFoundError, PromptrackError, display_path
 
@@ -68,6 +69,7 @@ _SAM2 = {
     "large": SAM2Spec("facebook/sam2.1-hiera-large", "sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml"),
 }
 SAM2_SIZES = tuple(_SAM2)
+SAM2_FIX = "give a sam2.1_hiera_*.pt file from facebook/sam2.1-hiera-*"
 
 
 def sam2_spec(name: str) -> SAM2Spec:
@@ -93,16 +95,23 @@ def _model_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def _not_found(filename: str, repo_id: str | None, reason: str = "") -> ModelNotFoundError:
-    where = f"download it from the Hugging Face repo {repo_id} or " if repo_id else ""
+def _not_found(filename: str, repo_id: str | None, reason: str = "", origin: str | None = None) -> ModelNotFoundError:
+    where = (f"download it from the Hugging Face repo {repo_id} or " if repo_id
+             else f"download it from {origin} and " if origin else "")
     hint = f" ({reason})" if reason else ""
-    return ModelNotFoundError(
+    error = ModelNotFoundError(
         f"model file {filename} not found{hint}: {where}put it in ${MODEL_DIR_ENV} (or pass its path)"
     )
+    error.reason = reason  # read by MissingModels, which lists every missing file of a run at once
+    return error
 
 
-def resolve_file(filename: str, repo_id: str | None = None, explicit: str | os.PathLike | None = None) -> Path:
-    """Path to one weights file: explicit path, ``$PROMPTRACK_MODEL_DIR``, then the hub."""
+def resolve_file(filename: str, repo_id: str | None = None, explicit: str | os.PathLike | None = None,
+                 origin: str | None = None) -> Path:
+    """Path to one weights file: explicit path, ``$PROMPTRACK_MODEL_DIR``, then the hub.
+
+    ``origin``: where a file that is on no hub repo comes from (a URL), for the error.
+    """
     if explicit is not None:
         path = Path(explicit).expanduser()
         if path.is_file():
@@ -114,7 +123,8 @@ def resolve_file(filename: str, repo_id: str | None = None, explicit: str | os.P
             if candidate is not None and candidate.is_file():
                 return candidate
     if repo_id is None:
-        raise _not_found(filename, None)
+        raise _not_found(filename, None, "not in $" + MODEL_DIR_ENV if model_dir else MODEL_DIR_ENV + " is not set",
+                         origin)
     return _from_hub(repo_id, filename)
 
 
@@ -132,11 +142,111 @@ def resolve_folder(repo_id_or_path: str, required: str = "config.json") -> Path:
         if (candidate / required).is_file():
             _apply_quiet_loads()
             return candidate
-    if repo_id_or_path.count("/") != 1 or path.is_absolute() or repo_id_or_path.startswith("."):
+    if not is_repo_id(repo_id_or_path):
         raise _not_found(repo_id_or_path, None, "no such folder")
     folder = _from_hub(repo_id_or_path, required, folder=True)
     _apply_quiet_loads()
     return folder
+
+
+def is_repo_id(value: str) -> bool:
+    """Is `value` a hub repo id ("org/name") rather than a local path?"""
+    return value.count("/") == 1 and not Path(value).is_absolute() and not value.startswith((".", "~"))
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file or folder a run loads, and where it comes from.
+
+    ``name`` is a file name (``sam2.1_hiera_tiny.pt``), or for a folder a hub repo id or a local
+    path; ``repo_id`` the hub repo of a file; ``explicit`` a path the user gave; ``origin`` where a
+    file on no hub repo comes from (a URL); ``check`` is ``check(path)``, raising a one-line error
+    when what is there cannot be loaded.
+
+    >>> ModelFile("sam2.1_hiera_tiny.pt", "facebook/sam2.1-hiera-tiny").layout()[0]
+    'sam2.1_hiera_tiny.pt'
+    """
+
+    name: str
+    repo_id: str | None = None
+    explicit: str | None = None
+    folder: bool = False
+    origin: str | None = None
+    check: Callable[[Path], Any] | None = field(default=None, compare=False)
+
+    def resolve(self) -> Path:
+        """Where it is: a local path, ``$PROMPTRACK_MODEL_DIR``, the Hugging Face cache, the hub."""
+        if self.folder:
+            return resolve_folder(self.name)
+        return resolve_file(self.name, self.repo_id, self.explicit, self.origin)
+
+    def layout(self) -> tuple[str, str]:
+        """(path under ``$PROMPTRACK_MODEL_DIR``, where to get it) for the missing-models message."""
+        if self.explicit is not None or (self.folder and not is_repo_id(self.name)):
+            return display_path(self.explicit or self.name), "the path given"
+        if self.folder:
+            local = _repo_name(self.name) + "/"
+            return local, (f"every file of https://huggingface.co/{self.name}: hf download {self.name} "
+                           f"--local-dir ${MODEL_DIR_ENV}/{_repo_name(self.name)}")
+        if self.repo_id:
+            return self.name, (f"from https://huggingface.co/{self.repo_id}: hf download {self.repo_id} {self.name} "
+                               f"--local-dir ${MODEL_DIR_ENV}")
+        return self.name, f"from {self.origin}" if self.origin else "no known source: pass its path"
+
+
+class MissingModels(ModelNotFoundError):
+    """Every model file of a run that could not be found, in one message with the layout to fix it.
+
+    One missing file: one line. Several: a first line naming them all, then the layout of
+    ``$PROMPTRACK_MODEL_DIR`` with each one's place and source.
+    """
+
+    def __init__(self, missing: Sequence[tuple[ModelFile, str]]) -> None:
+        self.missing = list(missing)
+        reasons = {reason for _, reason in missing}
+        common = reasons.pop() if len(reasons) == 1 else ""
+        names = ", ".join(m.name if m.folder or not m.repo_id else f"{m.repo_id}/{m.name}" for m, _ in missing)
+        model_dir = os.environ.get(MODEL_DIR_ENV)
+        where = f"${MODEL_DIR_ENV} ({display_path(model_dir)})" if model_dir else f"${MODEL_DIR_ENV} (not set)"
+        online = (", or run once with the network to fill the Hugging Face cache"
+                  if any(m.repo_id or (m.folder and is_repo_id(m.name)) for m, _ in missing) else "")
+        if len(missing) == 1:  # one line, as every error: where it goes and where it comes from
+            (need, reason), = missing
+            local, source = need.layout()
+            given = need.explicit is not None or (need.folder and not is_repo_id(need.name))
+            place = "" if given else f": put it in {where} as {local} ({source}){online}"
+            super().__init__(f"model {'folder' if need.folder else 'file'} {names} not found"
+                             + (f" ({reason})" if reason else "") + (place or ": check the path"))
+            return
+        rows = [(*m.layout(), reason) for m, reason in missing]
+        width = max(len(local) for local, _, _ in rows)
+        lines = [f"{len(missing)} model files not found" + (f" ({common})" if common else "")
+                 + f": {names}. Put them in {where} like this{online}:",
+                 f"  ${MODEL_DIR_ENV}/"]
+        for local, source, reason in rows:
+            lines.append(f"    {local.ljust(width)}  {source}" + (f" ({reason})" if not common and reason else ""))
+        super().__init__("\n".join(lines))
+
+
+def resolve_all(needs: Sequence[ModelFile]) -> list[Path]:
+    """Every file a run loads, found and checked before any loads: one message naming all missing ones.
+
+    A file that is there but cannot be loaded (``need.check``) fails at once, in one line.
+    """
+    found: list[Path] = []
+    missing: list[tuple[ModelFile, str]] = []
+    for need in needs:
+        try:
+            path = need.resolve()
+        except ModelNotFoundError as exc:
+            missing.append((need, getattr(exc, "reason", "") or str(exc)))
+            continue
+        if need.check is not None:
+            need.check(path)
+        found.append(path)
+    if missing:
+        raise MissingModels(missing)
+    return found
 
 
 def _hub_timeout() -> float:
@@ -207,12 +317,6 @@ CHECKPOINT_ERRORS = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, Runti
 
 def checkpoint_error(path: str | os.PathLike, exc: BaseException) -> PromptrackError:
     """One line for a `--sam2` file that is not a SAM 2 checkpoint."""
-    text = str(exc).strip().splitlines()
-    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in " ".join(text[:3]).lower():
-        reason = "not a PyTorch checkpoint of weights (refused: loading it could run code)"
-    elif isinstance(exc, (zipfile.BadZipFile, EOFError)):
-        reason = "not a PyTorch checkpoint (truncated or not a checkpoint file)"
-    else:
-        reason = f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
-    return PromptrackError(f"cannot load SAM 2 checkpoint {display_path(path)}: {reason}; "
-                           "give a sam2.1_hiera_*.pt file from facebook/sam2.1-hiera-*")
+    from .checkpoints import checkpoint_error as one_line
+
+    return one_line(path, exc, "SAM 2 checkpoint", SAM2_FIX)

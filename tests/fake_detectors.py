@@ -163,13 +163,16 @@ def _clip_text(tokenizer, vocab_size: int, real: bool, max_position_embeddings: 
             "projection_dim": 32, **special}
 
 
-def write_omdet_turbo(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+def write_omdet_turbo(folder: str | Path, size: str = "tiny", seed: int = 0, swin_tiny: bool = False,
+                      image_size: int | None = None) -> Path:
     """OmDet-Turbo with random weights; ``size="real"`` is omlab/omdet-turbo-swin-tiny-hf's architecture.
 
-    One difference from the hub checkpoint: its Swin-T backbone is timm's (which needs timm and
-    torchvision); here it is transformers' Swin-T (same architecture and cost, its own layer norms),
-    so the model loads without timm. Config, weights, tokenizer and preprocessor files are in the
-    hub's layout.
+    One difference from the hub checkpoint: its Swin-T backbone is timm's; here it is transformers'
+    Swin-T (same architecture and cost, its own layer norms). The hub's timm layout is
+    ``fake_hub.write_omdet_turbo_timm``. Config, weights, tokenizer and preprocessor files are in the
+    hub's layout. ``swin_tiny=True`` keeps the rest tiny but gives it a Swin-T backbone (the hub
+    checkpoint's widths), for ``fake_hub.write_omdet_turbo_timm``; ``image_size`` sets the
+    processor's square side.
     """
     import torch
     from transformers import OmDetTurboConfig, OmDetTurboForObjectDetection, SwinConfig
@@ -188,16 +191,18 @@ def write_omdet_turbo(folder: str | Path, size: str = "tiny", seed: int = 0) -> 
         config = OmDetTurboConfig(backbone_config=backbone, text_config=text, **common)
         side = 640
     else:
-        backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
-                              out_indices=[2, 3, 4])
+        widths = dict(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24]) if swin_tiny else dict(
+            embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2])
+        backbone = SwinConfig(**widths, window_size=7, out_indices=[2, 3, 4])
+        channels = [192, 384, 768] if swin_tiny else [32, 64, 128]
         # class_embed_dim != decoder_hidden_dim, as in the real model (transformers needs the task projection).
         config = OmDetTurboConfig(backbone_config=backbone, text_config=text, text_projection_in_dim=32,
                                   text_projection_out_dim=32, task_encoder_hidden_dim=64, class_embed_dim=32,
                                   num_queries=30, encoder_hidden_dim=16, vision_features_channels=[16, 16, 16],
-                                  encoder_in_channels=[32, 64, 128], encoder_dim_feedforward=32, decoder_hidden_dim=16,
+                                  encoder_in_channels=channels, encoder_dim_feedforward=32, decoder_hidden_dim=16,
                                   decoder_num_heads=2, decoder_num_layers=2, decoder_dim_feedforward=32,
-                                  encoder_attention_heads=2, image_size=64, **common)
-        side = 64
+                                  encoder_attention_heads=2, image_size=image_size or 64, **common)
+        side = image_size or 64
     model = OmDetTurboForObjectDetection(config).eval()
     DetrImageProcessorPil(size={"height": side, "width": side}, do_pad=False).save_pretrained(str(folder))
     _set_json(folder / "preprocessor_config.json", image_processor_type="DetrImageProcessor")  # as on the hub

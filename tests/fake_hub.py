@@ -22,6 +22,7 @@ from pathlib import Path
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 SAM2_REPO = "facebook/sam2.1-hiera-tiny"
 GDINO_REPO = "IDEA-Research/grounding-dino-tiny"
+OMDET_REPO = "omlab/omdet-turbo-swin-tiny-hf"
 WORDS = ("person people man woman child car truck bus bicycle motorcycle dog cat horse cow bird boat "
          "red blue green white black small big the a of and on in with ball chair table bed cup bottle "
          "stroller train plane tree sky road").split()
@@ -85,6 +86,77 @@ def write_grounding_dino(cache: Path, seed: int = 0) -> Path:
         processor.save_pretrained(str(tmp))
         model.save_pretrained(str(tmp))
         return _install(cache, GDINO_REPO, tmp)
+
+
+def timm_swin_tiny_shapes(window: int = 7) -> dict[str, tuple[int, ...]]:
+    """Every weight of timm's ``swin_tiny_patch4_window7_224`` built with ``features_only=True``, by name and shape.
+
+    Written from timm's ``swin_transformer.py`` (timm 1.0): the feature wrapper flattens
+    ``layers.{i}`` to ``layers_{i}`` and drops the final norm and the head; each stage after the
+    first starts with its patch merging (``downsample``: a norm over 4C, a 4C -> 2C reduction
+    without bias); the relative position index and attention masks are buffers not saved.
+    """
+    dims, depths, heads = (96, 192, 384, 768), (2, 2, 6, 2), (3, 6, 12, 24)
+    shapes: dict[str, tuple[int, ...]] = {
+        "patch_embed.proj.weight": (96, 3, 4, 4), "patch_embed.proj.bias": (96,),
+        "patch_embed.norm.weight": (96,), "patch_embed.norm.bias": (96,)}
+    for i, (dim, depth, nh) in enumerate(zip(dims, depths, heads)):
+        if i:
+            shapes.update({f"layers_{i}.downsample.norm.weight": (2 * dim,),
+                           f"layers_{i}.downsample.norm.bias": (2 * dim,),
+                           f"layers_{i}.downsample.reduction.weight": (dim, 2 * dim)})
+        for j in range(depth):
+            b = f"layers_{i}.blocks.{j}."
+            shapes.update({
+                b + "norm1.weight": (dim,), b + "norm1.bias": (dim,),
+                b + "attn.relative_position_bias_table": ((2 * window - 1) ** 2, nh),
+                b + "attn.qkv.weight": (3 * dim, dim), b + "attn.qkv.bias": (3 * dim,),
+                b + "attn.proj.weight": (dim, dim), b + "attn.proj.bias": (dim,),
+                b + "norm2.weight": (dim,), b + "norm2.bias": (dim,),
+                b + "mlp.fc1.weight": (4 * dim, dim), b + "mlp.fc1.bias": (4 * dim,),
+                b + "mlp.fc2.weight": (dim, 4 * dim), b + "mlp.fc2.bias": (dim,)})
+    return shapes
+
+
+def write_omdet_turbo_timm(folder: str | Path, seed: int = 0, image_size: int = 64) -> Path:
+    """OmDet-Turbo in the layout of ``omlab/omdet-turbo-swin-tiny-hf``: a timm Swin-T backbone.
+
+    config.json as on the hub (``use_timm_backbone: true``, ``backbone:
+    swin_tiny_patch4_window7_224``, ``backbone_kwargs``, ``backbone_config: null``, OmDet's own
+    layer norms after the backbone) and the backbone's weights under timm's names
+    (``vision_backbone.vision_backbone._backbone.layers_0.blocks.0.attn.qkv.weight`` ...), real
+    Swin-T shapes, seeded random values (norms too, so a norm mapped to the wrong place shows).
+    The rest of the model is small (decoder, text tower) and its processor resizes to
+    ``image_size`` so a test runs in seconds.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from fake_detectors import write_omdet_turbo
+
+    folder = Path(folder)
+    write_omdet_turbo(folder, seed=seed, swin_tiny=True, image_size=image_size)
+    generator = torch.Generator().manual_seed(seed + 1)
+    state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
+             if not k.startswith("vision_backbone.vision_backbone.")}
+    # The hub file was saved by transformers 4, whose CLIPTextModel nested its weights in text_model.
+    state = {k.replace("language_backbone.model.", "language_backbone.model.text_model.", 1): v
+             for k, v in state.items()}
+    for name, shape in timm_swin_tiny_shapes().items():
+        value = torch.randn(shape, generator=generator) * 0.05
+        if name.endswith(("norm.weight", "norm1.weight", "norm2.weight")):
+            value = 1.0 + value
+        state["vision_backbone.vision_backbone._backbone." + name] = value
+    for k, dim in enumerate((192, 384, 768)):
+        state[f"vision_backbone.layer_norms.{k}.weight"] = 1.0 + 0.05 * torch.randn(dim, generator=generator)
+        state[f"vision_backbone.layer_norms.{k}.bias"] = 0.05 * torch.randn(dim, generator=generator)
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((folder / "config.json").read_text())
+    config.update(backbone="swin_tiny_patch4_window7_224", backbone_config=None, use_timm_backbone=True,
+                  use_pretrained_backbone=False, apply_layernorm_after_vision_backbone=True,
+                  backbone_kwargs={"out_indices": [1, 2, 3], "img_size": 640, "always_partition": True})
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
 
 
 def install_folder(cache: str | Path, repo_id: str, write) -> Path:

@@ -33,7 +33,7 @@ from .jobs import VideoJob
 from ..config import Config
 from ..detectors import build_detector
 from ..errors import InputError, PromptrackError
-from ..loop import TrackingPipeline, build_sam2_tracker, pick_device
+from ..loop import TrackingPipeline, build_sam2_tracker, find_weights, pick_device
 from ..outputs import open_sinks
 from ..sources import open_source
 
@@ -64,6 +64,7 @@ class VideoWorker:
         self.error: str | None = None
         try:
             self.device = pick_device(config.device)
+            find_weights(config)  # every missing model file in one message
             self.detector = build_detector(config.detector, self.device)
             self.pristine = build_sam2_tracker(config, self.device)
         except PromptrackError as exc:

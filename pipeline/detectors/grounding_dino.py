@@ -30,10 +30,10 @@ import supervision as sv
 import torch
 
 from ..errors import ModelNotFoundError
-from ..models import resolve_folder
+from ..models import resolve_all
 from ..prompts import grounding_text
 from .base import class_nms, cxcywh_to_xyxy, make_detections, merge_groups, reject_prompt_free, sigmoid, split_phrases
-from .registry import DetectorSpec, load_folder, register, spec_for_path
+from .registry import DetectorSpec, folder_weights, load_folder, register, spec_for_path
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 
@@ -179,10 +179,17 @@ class GroundingDINODetector:
         return results
 
 
+def family_weights(name: str, default: str):
+    """The registry's ``weights`` of a family loading one checkpoint folder (``default`` when unset)."""
+    return lambda config: [folder_weights(name, config.model or default)]
+
+
 def build_grounding_family(cls, default: str):
     """The registry's ``build`` of a Grounding DINO-family detector class."""
+    weights = family_weights(cls.name, default)
+
     def build(config, device: str):
-        folder = resolve_folder(config.model or default)
+        folder, = resolve_all(weights(config))  # found, and its weights files checked
         return load_folder(cls.name, folder, lambda: cls(folder, config.box_threshold, config.text_threshold,
                                                          config.nms_iou, device))
     return build
@@ -191,4 +198,5 @@ def build_grounding_family(cls, default: str):
 register(DetectorSpec(
     "grounding-dino", build_grounding_family(GroundingDINODetector, DEFAULT_MODEL), needs=f"weights {DEFAULT_MODEL}",
     about="open vocabulary, local (default)", aliases=("grounding_dino", "gdino", "groundingdino"),
-    default_model=DEFAULT_MODEL, model_types=("grounding-dino",)))
+    default_model=DEFAULT_MODEL, model_types=("grounding-dino",),
+    weights=family_weights("grounding-dino", DEFAULT_MODEL)))

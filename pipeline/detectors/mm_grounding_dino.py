@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from .grounding_dino import GroundingDINODetector, build_grounding_family
+from .grounding_dino import GroundingDINODetector, build_grounding_family, family_weights
 from .registry import DetectorSpec, register
 
 DEFAULT_MODEL = "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det"
@@ -44,7 +44,8 @@ class LLMDetDetector(MMGroundingDINODetector):
 register(DetectorSpec(
     "mm-grounding-dino", build_grounding_family(MMGroundingDINODetector, DEFAULT_MODEL), needs=f"weights {DEFAULT_MODEL}",
     about="open vocabulary, local", aliases=("mm_grounding_dino", "mm-gdino", "mmgdino"), default_model=DEFAULT_MODEL,
-    model_types=("mm-grounding-dino",)))
+    model_types=("mm-grounding-dino",), weights=family_weights("mm-grounding-dino", DEFAULT_MODEL)))
 register(DetectorSpec(
     "llmdet", build_grounding_family(LLMDetDetector, LLMDET_MODEL), needs=f"weights {LLMDET_MODEL}",
-    about="open vocabulary, local (MM-Grounding-DINO class)", default_model=LLMDET_MODEL))
+    about="open vocabulary, local (MM-Grounding-DINO class)", default_model=LLMDET_MODEL,
+    weights=family_weights("llmdet", LLMDET_MODEL)))

@@ -6,8 +6,8 @@ every phrase; a (query, phrase) pair above the threshold is a box, then NMS per 
 are resized (squashed) to the processor's size (640x640), so boxes are relative to the frame.
 
 Built for live streams and CPUs: Swin-T at 640 px, no text-image fusion encoder. The real
-checkpoint's backbone is a timm Swin-T, so ``omlab/omdet-turbo-swin-tiny-hf`` needs ``timm``
-installed; checkpoints with a transformers backbone load without it.
+checkpoint's backbone is a timm Swin-T; it loads as transformers' own Swin (``timm_swin.py``), so
+neither timm nor torchvision is needed.
 
 The task prompt holds at most ``max_text_len`` (77) CLIP tokens: longer phrase lists are split
 across calls and merged (class ids index the full list).
@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -26,11 +27,13 @@ import numpy as np
 import supervision as sv
 import torch
 
-from ..errors import ModelNotFoundError
-from ..models import resolve_folder
+from ..checkpoints import load_weights
+from ..errors import ModelNotFoundError, display_path
+from ..models import resolve_all
 from .base import class_nms, cxcywh_to_xyxy, make_detections, merge_groups, reject_prompt_free, sigmoid, split_phrases
 from .grounding_dino import check_model_type
-from .registry import DetectorSpec, load_folder, register
+from .registry import DetectorSpec, folder_weights, load_folder, register
+from .timm_swin import rename_state_dict, rewrite_config, use_timm_window_order, uses_timm_swin
 
 DEFAULT_MODEL = "omlab/omdet-turbo-swin-tiny-hf"
 
@@ -49,12 +52,9 @@ class OmDetTurboDetector:
         check_model_type(model_dir, ("omdet-turbo",), self.name)
         # The PIL image processor: transformers' OmDetTurboProcessor needs torchvision (its NMS).
         self.image_processor = AutoImageProcessor.from_pretrained(str(model_dir), backend="pil")
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        try:
-            self.model = OmDetTurboForObjectDetection.from_pretrained(str(model_dir)).to(device).eval()
-        except ImportError as exc:  # the hub checkpoint's timm backbone
-            raise ModelNotFoundError(f"{model_dir} needs a package that is not installed to load: "
-                                     f"{str(exc).strip().splitlines()[0][:160]} (pip install timm)") from None
+        config = load_config(Path(model_dir))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), config=config)  # not the folder's config.json
+        self.model = load_model(Path(model_dir), config).to(device).eval()
         self.max_text_len = min(int(getattr(self.tokenizer, "model_max_length", 77) or 77), 77)
         self.device = device
         self.box_threshold = box_threshold
@@ -129,13 +129,59 @@ class OmDetTurboDetector:
         return make_detections(xyxy[kept], conf[kept], class_id[kept], phrases)
 
 
+def load_config(folder: Path):
+    """The folder's ``OmDetTurboConfig``; a timm Swin backbone's rewritten for transformers' Swin.
+
+    Read from the JSON, not through transformers: given a timm backbone's name, transformers 5
+    asks the hub whether the name is a repo, which fails offline.
+    """
+    from transformers import OmDetTurboConfig
+
+    config = json.loads((folder / "config.json").read_text())
+    return OmDetTurboConfig.from_dict(rewrite_config(config) if uses_timm_swin(config) else config)
+
+
+def load_model(folder: Path, config):
+    """``OmDetTurboForObjectDetection`` from `folder`; a timm Swin backbone is loaded as transformers' Swin.
+
+    The hub checkpoint's backbone is timm's (``timm_swin.py``): its weights are renamed in
+    memory to the rewritten config's (:func:`load_config`), so neither timm nor torchvision is
+    needed. Every weight of the checkpoint must land in the model and every weight of the model
+    must come from it; anything else is one line naming the folder.
+    """
+    from transformers import OmDetTurboForObjectDetection
+
+    original = json.loads((folder / "config.json").read_text())
+    if not uses_timm_swin(original):
+        return OmDetTurboForObjectDetection.from_pretrained(str(folder), config=config)
+    try:
+        state = rename_state_dict(load_weights(folder), original)
+    except KeyError as exc:
+        raise ModelNotFoundError(f"cannot load omdet-turbo from {display_path(folder)}: its timm backbone has a weight "
+                                 f"this loader does not know ({exc.args[0]})") from None
+    model, info = OmDetTurboForObjectDetection.from_pretrained(None, config=config, state_dict=state,
+                                                               output_loading_info=True)
+    left = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
+    if left:
+        kind, keys = next(iter(left.items()))
+        raise ModelNotFoundError(f"cannot load omdet-turbo from {display_path(folder)}: {kind.replace('_', ' ')} after "
+                                 f"mapping its timm backbone: {', '.join(map(str, keys[:3]))}"
+                                 + (f" and {len(keys) - 3} more" if len(keys) > 3 else ""))
+    use_timm_window_order(model.vision_backbone.vision_backbone)  # timm's features at 640 px too
+    return model
+
+
+def _weights(config) -> list:
+    return [folder_weights("omdet-turbo", config.model or DEFAULT_MODEL)]
+
+
 def _build(config, device: str) -> OmDetTurboDetector:
-    folder = resolve_folder(config.model or DEFAULT_MODEL)
+    folder, = resolve_all(_weights(config))  # found, and its weights files checked
     return load_folder("omdet-turbo", folder, lambda: OmDetTurboDetector(folder, config.box_threshold, config.nms_iou,
                                                                          device))
 
 
 register(DetectorSpec(
-    "omdet-turbo", _build, needs=f"weights {DEFAULT_MODEL} + pip install timm (its Swin-T backbone)",
+    "omdet-turbo", _build, needs=f"weights {DEFAULT_MODEL}",
     about="open vocabulary, fast (live streams, CPUs)", aliases=("omdet", "omdet_turbo", "omdetturbo"),
-    default_model=DEFAULT_MODEL, model_types=("omdet-turbo",)))
+    default_model=DEFAULT_MODEL, model_types=("omdet-turbo",), weights=_weights))

@@ -24,9 +24,9 @@ import supervision as sv
 import torch
 
 from .base import class_nms, cxcywh_to_xyxy, make_detections, reject_prompt_free, sigmoid
-from ..models import resolve_folder
+from ..models import resolve_all
 from .grounding_dino import check_model_type
-from .registry import DetectorSpec, load_folder, register
+from .registry import DetectorSpec, folder_weights, load_folder, register
 
 DEFAULT_MODEL = "google/owlv2-base-patch16-ensemble"
 
@@ -93,11 +93,15 @@ class OWLv2Detector:
         return make_detections(xyxy[kept], scores[kept], class_id[kept], phrases)
 
 
+def _weights(config) -> list:
+    return [folder_weights("owlv2", config.model or DEFAULT_MODEL)]
+
+
 def _build(config, device: str) -> OWLv2Detector:
-    folder = resolve_folder(config.model or DEFAULT_MODEL)
+    folder, = resolve_all(_weights(config))  # found, and its weights files checked
     return load_folder("owlv2", folder, lambda: OWLv2Detector(folder, config.box_threshold, config.nms_iou, device))
 
 
 register(DetectorSpec(
     "owlv2", _build, needs=f"weights {DEFAULT_MODEL}", about="open vocabulary, local; lower scores: try --box-threshold 0.1",
-    aliases=("owl", "owl-v2", "owl_v2"), default_model=DEFAULT_MODEL, model_types=("owlv2",)))
+    aliases=("owl", "owl-v2", "owl_v2"), default_model=DEFAULT_MODEL, model_types=("owlv2",), weights=_weights))

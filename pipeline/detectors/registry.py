@@ -30,7 +30,9 @@ import pkgutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError, ModelNotFoundError, PromptrackError
+from ..checkpoints import check_folder
+from ..errors import ConfigError, ModelNotFoundError, PromptrackError, display_path
+from ..models import ModelFile, is_repo_id
 from .plugins import plugin_specs
 from .spec import DetectorSpec
 
@@ -133,6 +135,12 @@ def check_prompt(config, phrases: Sequence[str]) -> None:
         s.check_prompt(phrases)
 
 
+def weights(config) -> list:
+    """The model files (``ModelFile``) the detector ``config`` names loads; none for a cloud detector."""
+    s = resolve(config)
+    return list(s.weights(config)) if s.weights is not None else []
+
+
 def model_name(config) -> str:
     """The detector's name for output headers (``models.detector`` in tracks.json)."""
     try:
@@ -152,12 +160,28 @@ def cli_values(value: str | None) -> dict:
     return {"detector__name": value}
 
 
+def folder_weights(family: str, model: str) -> ModelFile:
+    """The transformers checkpoint folder (hub repo or local path) a family loads, its weights checked.
+
+    >>> folder_weights("owlv2", "google/owlv2-base-patch16-ensemble").folder
+    True
+    """
+    fix = (f"download it again (hf download {model})" if is_repo_id(model) and not Path(model).expanduser().is_dir()
+           else "replace it with the file of a complete checkpoint folder")
+    return ModelFile(model, folder=True, check=lambda folder: check_folder(folder, f"{family} weights", fix))
+
+
 def load_folder(name: str, folder: Path, make: Callable[[], Any]):
-    """``make()``, with a failure to read the checkpoint in `folder` as one line naming it."""
+    """``make()``, with a failure to read the checkpoint in `folder` as one line naming it.
+
+    The weights files were checked before (:func:`folder_weights`); this catches what is left
+    (a config that does not fit its weights, a broken tokenizer file ...).
+    """
     try:
         return make()
     except PromptrackError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFoundError(f"cannot load {name} from {folder}: {first}") from None
+    except Exception as exc:  # noqa: BLE001 - transformers' and safetensors' errors share no base class
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelNotFoundError(f"cannot load {name} from {display_path(folder)}: {type(exc).__name__}"
+                                 + (f": {first}" if first else "")) from None

@@ -30,10 +30,10 @@ import numpy as np
 import supervision as sv
 import torch
 
-from ..models import resolve_folder
+from ..models import resolve_all
 from .base import class_nms, make_detections, reject_prompt_free
 from .grounding_dino import check_model_type
-from .registry import DetectorSpec, load_folder, register
+from .registry import DetectorSpec, folder_weights, load_folder, register
 
 DEFAULT_MODEL = "facebook/sam3"
 TEXT_LEN = 32  # SAM 3 pads every phrase to 32 CLIP tokens
@@ -130,9 +130,13 @@ def image_settings(folder: Path) -> tuple[tuple[int, int], list[float], list[flo
             list(settings.get("image_std") or [0.5] * 3), float(settings.get("rescale_factor") or 1 / 255))
 
 
+def _weights(config) -> list:
+    return [folder_weights("sam3", config.model or DEFAULT_MODEL)]
+
+
 def _build(config, device: str) -> SAM3Detector:
     # A hub refusal (gated, HTTP 401/403) is one line from resolve_folder: the model page and `hf auth login`.
-    folder = resolve_folder(config.model or DEFAULT_MODEL)
+    folder, = resolve_all(_weights(config))  # found, and its weights files checked
     return load_folder("sam3", folder, lambda: SAM3Detector(folder, config.box_threshold, config.nms_iou,
                                                            device=device))
 
@@ -140,4 +144,4 @@ def _build(config, device: str) -> SAM3Detector:
 register(DetectorSpec(
     "sam3", _build, needs=f"weights {DEFAULT_MODEL} (gated: accept the licence, hf auth login)",
     about="concept segmentation, boxes + masks (masks prompt SAM 2); best quality, heavy",
-    aliases=("sam-3", "sam_3"), default_model=DEFAULT_MODEL, model_types=("sam3", "sam3_video")))
+    aliases=("sam-3", "sam_3"), default_model=DEFAULT_MODEL, model_types=("sam3", "sam3_video"), weights=_weights))

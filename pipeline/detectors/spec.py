@@ -31,6 +31,9 @@ class DetectorSpec:
         file_suffixes: weight files passed to ``--detector`` routed here (".onnx").
         check_prompt: ``check_prompt(phrases)`` raises :class:`PromptError` for phrases this
             detector cannot look for; called before any model loads.
+        weights: ``weights(config) -> [ModelFile]`` (``pipeline/models.py``): the files ``build``
+            loads, found and checked before any model loads, so a run missing several files
+            names them all in one message.
         source: where it comes from ("built-in", or the plugin's distribution).
     """
 
@@ -43,6 +46,7 @@ class DetectorSpec:
     model_types: tuple[str, ...] = ()
     file_suffixes: tuple[str, ...] = ()
     check_prompt: Callable[[Sequence[str]], None] | None = None
+    weights: Callable[[Any], Sequence[Any]] | None = None
     source: str = field(default="built-in", compare=False)
 
     def model_name(self, model: str | None) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 import supervision as sv
 
 from ..errors import ModelNotFoundError, PromptError
-from ..models import resolve_file
+from ..checkpoints import check_file, checkpoint_error
+from ..models import ModelFile, resolve_all
 from .base import make_detections, nms
 from .registry import DetectorSpec, register
 
@@ -43,6 +44,9 @@ SYNONYMS = {
     "table": "dining table", "plant": "potted plant", "cars": "car", "dogs": "dog", "cats": "cat",
 }
 DEFAULT_FILE = "yolox_nano.onnx"
+#: Where the default file comes from: the YOLOX release's ONNX export (Apache-2.0).
+RELEASE_URL = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx"
+FIX = f"pass a YOLOX .onnx export such as {DEFAULT_FILE} ({RELEASE_URL})"
 _STRIDES = (8, 16, 32)
 
 
@@ -88,9 +92,7 @@ class YOLOXDetector:
         try:
             self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime's InvalidProtobuf, NoSuchFile, Fail ... are not one base class
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise ModelNotFoundError(f"{model_path} is not a readable ONNX model ({type(exc).__name__}: {reason}): "
-                                     f"pass a YOLOX .onnx export such as {DEFAULT_FILE}") from None
+            raise checkpoint_error(model_path, exc, "YOLOX model", FIX) from None
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         if len(inp.shape) != 4 or (isinstance(out.shape[-1], int) and out.shape[-1] != 5 + len(COCO_CLASSES)):
             raise ModelNotFoundError(f"{model_path} is an ONNX model but not a YOLOX COCO export (input {inp.shape}, "
@@ -143,11 +145,17 @@ class YOLOXDetector:
         return make_detections(np.concatenate(xyxy), np.concatenate(conf), np.concatenate(cls), phrases)
 
 
+def _weights(config) -> list[ModelFile]:
+    return [ModelFile(DEFAULT_FILE, explicit=config.model, origin=RELEASE_URL,
+                      check=lambda path: check_file(path, "YOLOX model", FIX))]
+
+
 def _build(config, device: str) -> YOLOXDetector:
-    path = resolve_file(DEFAULT_FILE, None, config.model)
+    path, = resolve_all(_weights(config))
     return YOLOXDetector(path, config.box_threshold, config.nms_iou, device)
 
 
 register(DetectorSpec(
-    "yolox", _build, needs=f"weights {DEFAULT_FILE} (in $PROMPTRACK_MODEL_DIR or a path)", about="80 COCO classes, fast",
-    default_model=DEFAULT_FILE, file_suffixes=(".onnx",), check_prompt=check_coco_phrases))
+    "yolox", _build, needs=f"weights {DEFAULT_FILE} (in $PROMPTRACK_MODEL_DIR or a path; from the YOLOX release)",
+    about="80 COCO classes, fast", default_model=DEFAULT_FILE, file_suffixes=(".onnx",),
+    check_prompt=check_coco_phrases, weights=_weights))
