@@ -30,7 +30,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError, ModelNotFoundError, PromptrackError
+from ..errors import ConfigError, ModelNotFoundError, PromptError, PromptrackError
 from .plugins import plugin_specs
 from .spec import DetectorSpec
 
@@ -131,6 +131,20 @@ def check_prompt(config, phrases: Sequence[str]) -> None:
     s = resolve(config)
     if s.check_prompt is not None:
         s.check_prompt(phrases)
+
+
+def check_exemplars(config, exemplars: Sequence) -> None:
+    """Raise :class:`PromptError` now, before models load, if the detector cannot take these exemplars."""
+    if not exemplars:
+        return
+    s = resolve(config)
+    takers = [t.name for t in builtin_specs() if t.exemplars]
+    if not s.exemplars:
+        raise PromptError(f"{s.name} does not take exemplars: use --detector {' / '.join(takers)}")
+    if any(not e.positive for e in exemplars) and "negative" not in s.exemplars:
+        negatives = [t.name for t in builtin_specs() if "negative" in t.exemplars]
+        raise PromptError(f"{s.name} takes positive exemplars only: drop the negative ones (-FRAME:...) or use "
+                          f"--detector {' / '.join(negatives)}")
 
 
 def model_name(config) -> str:

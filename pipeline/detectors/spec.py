@@ -31,6 +31,9 @@ class DetectorSpec:
         file_suffixes: weight files passed to ``--detector`` routed here (".onnx").
         check_prompt: ``check_prompt(phrases)`` raises :class:`PromptError` for phrases this
             detector cannot look for; called before any model loads.
+        exemplars: the example boxes it takes (prompts by example, ``pipeline/exemplars.py``):
+            ``("positive",)``, ``("positive", "negative")``, or ``()`` for none. A detector that
+            declares any implements ``detect_prompt`` (:class:`~.base.ExemplarDetector`).
         source: where it comes from ("built-in", or the plugin's distribution).
     """
 
@@ -43,6 +46,7 @@ class DetectorSpec:
     model_types: tuple[str, ...] = ()
     file_suffixes: tuple[str, ...] = ()
     check_prompt: Callable[[Sequence[str]], None] | None = None
+    exemplars: tuple[str, ...] = ()
     source: str = field(default="built-in", compare=False)
 
     def model_name(self, model: str | None) -> str:
