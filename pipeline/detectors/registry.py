@@ -69,7 +69,7 @@ def builtin_specs() -> list[DetectorSpec]:
 
 # The order of --list-detectors; a family not named here is listed after these, by name.
 _ORDER = ("grounding-dino", "mm-grounding-dino", "llmdet", "owlv2", "sam3", "omdet-turbo", "yolox", "dino-x",
-          "grounding-dino-1.5-pro", "grounding-dino-1.6-pro")
+          "grounding-dino-1.5-pro", "grounding-dino-1.6-pro", "t-rex-2")
 
 
 def all_specs() -> list[DetectorSpec]:
