@@ -63,6 +63,7 @@ class SAM3Detector:
         from transformers import AutoTokenizer, Sam3Model
 
         check_model_type(model_dir, ("sam3", "sam3_video"), self.name)
+        provide_for_sam3()  # box prompts pool with roi_align: torchvision's, or ours where it is absent
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = Sam3Model.from_pretrained(str(model_dir)).to(device).eval()
         self.size, self.mean, self.std, self.rescale = image_settings(Path(model_dir))
@@ -128,7 +129,6 @@ class SAM3Detector:
 
     def box_tokens(self, concept: Concept, vision: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The geometry encoder's tokens for a concept's boxes, one call per image they are drawn on."""
-        provide_for_sam3()
         by_image: dict[int, list[Example]] = {}
         for example in (*concept.positives, *concept.negatives):
             by_image.setdefault(id(example.image), []).append(example)
