@@ -4,9 +4,11 @@ An :class:`Exemplar` is a box drawn on a frame of the input (``frame`` + ``box``
 the thing (:meth:`Exemplar.from_image`, :meth:`Exemplar.from_array`), with a ``label`` (the
 tracks' label) and a polarity (``positive=False``: "not this", where the detector takes it).
 Before a run, exemplars are *resolved* into :class:`Example` objects that hold their pixels: a
-frame exemplar reads frame F of the input once (:func:`read_frames`: a seek to F, one frame
-decoded, before the first keyframe, so look-alikes are found from frame 0 on, also those gone
-before F); an image is read once when the exemplar is made. The detector then turns each example
+frame exemplar reads frame F of the input once, before the first keyframe (:func:`read_frames`:
+decord seeks to F, PyAV decodes up to it), so look-alikes are found from frame 0 on, also those
+gone before F. Why not take F from the tracking pass itself: the keyframes before F would miss
+the example, and holding frames until F is reached would make memory grow with F. An image is
+read once, when the exemplar is made. The detector then turns each example
 into its own query once (OWLv2: a class embedding; SAM 3: prompt tokens; DINO-X: a visual prompt)
 and reuses it on every keyframe.
 
@@ -233,7 +235,7 @@ def resolve(exemplars: Sequence[Exemplar], phrases: Sequence[str],
 
 def read_frames(uri: str | os.PathLike, frames: Sequence[int], total: int | None,
                 decoder: str | None = None) -> dict[int, np.ndarray]:
-    """Frames `frames` of a video file or frame folder, each read once by a seek (not a pass over the video)."""
+    """Frames `frames` of a video file or frame folder, each read once (decord: a seek; PyAV: decoded up to it)."""
     from .sources import open_source
 
     out: dict[int, np.ndarray] = {}
