@@ -20,7 +20,7 @@ import torch
 from conftest import run_cli
 from fake_detectors import write_owlv2, write_sam3
 from live_helpers import ColourTracker, colour_detector, publisher, rtsp_server  # noqa: F401 (fixtures)
-from test_detectors_cloud import TOKEN, FakeDDS, api, detector  # noqa: F401 (fixture)
+from test_detectors_cloud import TOKEN, api, detector  # noqa: F401 (fixture)
 
 from promptrack.pipeline import Exemplar, LiveSession, track_video
 from promptrack.pipeline.detectors.roi_align import roi_align
@@ -405,3 +405,12 @@ def test_live_refuses_a_detector_without_the_ability():
     with pytest.raises(PromptError, match="does not take exemplars"):
         LiveSession("rtsp://127.0.0.1:9/none", "red",
                     exemplars=[Exemplar.from_array(np.zeros((4, 4, 3), np.uint8))])
+
+
+def test_batch_refuses_exemplars_in_one_line(tmp_path, capsys):
+    from promptrack.pipeline.batch.cli import main
+
+    assert main([str(tmp_path / "a.mp4"), "--prompt", "car", "--exemplar", "1:1,2,3,4", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("track-video batch: error: track-video batch takes text prompts only: run track-video on each "
+                   "video with --exemplar") and not (tmp_path / "o").exists()
