@@ -165,6 +165,14 @@ def test_track_video_text_and_exemplars(fake_hub, synthetic_video, tmp_path):
                                                    "label": "pallet", "positive": True}}]
     # Found from the first keyframe on, before the example's own frame (the frame was read up front).
     assert min(t["first_frame"] for t in data["tracks"] if t["label"] == "pallet") < 10
+    # Exports name the exemplar's class like a phrase's.
+    from promptrack.pipeline.export import export_tracks
+    from promptrack.pipeline.export.tracks_file import TracksFile
+
+    assert TracksFile.load(result.outputs["json"]).categories[:2] == ["red", "pallet"]
+    done = export_tracks(result.outputs["json"], "coco", tmp_path / "coco", source=synthetic_video)
+    coco = json.loads(done.index.read_text())
+    assert [c["name"] for c in coco["categories"]][:2] == ["red", "pallet"]
 
 
 def test_a_detector_without_the_ability_is_refused_before_anything_runs(synthetic_video, tmp_path):
