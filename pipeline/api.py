@@ -121,7 +121,7 @@ def track_video(
             raise PromptError("this detector does not take exemplars (it has no detect_prompt(frame, prompt))")
     stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames,
                          decoder=config.input.video_decoder)
-    # Exemplar frames are read once now (a seek each), so look-alikes are found from the first keyframe on.
+    # Exemplar frames are read once now (exemplars.read_frames), so look-alikes are found from the first keyframe on.
     visual = resolve(exemplars, phrases, read=lambda frames: read_frames(
         source, frames, stream.info.frames, config.input.video_decoder))
     out = prepare_output_dir(output_dir) if output_dir is not None else None

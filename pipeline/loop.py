@@ -159,8 +159,9 @@ class TrackingPipeline:
         return self.detector.detect_prompt(frame, phrases)
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, source: FrameSource, phrases: Sequence[str] | VisualPrompt, sinks: Sequence, progress: bool = True,
-            stop: threading.Event | None = None, prefetch: int = 4, write_behind: int = 8) -> int:
+    def run(self, source: FrameSource, phrases: Sequence[str] | VisualPrompt, sinks: Sequence,
+            progress: bool = True, stop: threading.Event | None = None, prefetch: int = 4,
+            write_behind: int = 8) -> int:
         """Track every frame of `source` until it ends or `stop` is set; returns frames written.
 
         `prefetch`: frames decoded ahead in a thread (0: read in this thread, as live mode does).

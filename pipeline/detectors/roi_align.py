@@ -42,7 +42,8 @@ def _weights(coords: torch.Tensor, size: int) -> torch.Tensor:
     return w * valid[:, None]
 
 
-def roi_align(features: torch.Tensor, boxes: Sequence[torch.Tensor], output_size: int | tuple[int, int]) -> torch.Tensor:
+def roi_align(features: torch.Tensor, boxes: Sequence[torch.Tensor],
+              output_size: int | tuple[int, int]) -> torch.Tensor:
     """Pooled features (K, C, ph, pw) of ``boxes[b]`` (K_b, 4) x1, y1, x2, y2 on ``features[b]`` (B, C, H, W)."""
     ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
     _, channels, height, width = features.shape
