@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "BatchSummary": "batch",
     "Config": "config",
+    "Exemplar": "exemplars",
     "ExportResult": "export",
     "LiveResult": "live",
     "LiveSession": "live",
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from .batch import BatchSummary, track_videos
     from .config import Config, load_config
     from .errors import PromptrackError
+    from .exemplars import Exemplar
     from .export import ExportResult, export_tracks
     from .live import LiveResult, LiveSession
     from .loop import TrackingPipeline

@@ -6,6 +6,8 @@ Example:
     >>> result.tracks[0]                                                      # doctest: +SKIP
     {'id': 1, 'label': 'car', 'score': 0.82, 'first_frame': 0, 'last_frame': 167}
     >>> result.frames[10].tracker_id        # supervision.Detections of frame 10  # doctest: +SKIP
+    >>> pallet = Exemplar(frame=12, box=(40, 60, 200, 180), label="pallet")  # by example  # doctest: +SKIP
+    >>> track_video("input.mp4", "person", exemplars=[pallet], detector__name="sam3")    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Sequence
 
 from .config import Config, load_config
 from .errors import OutputError
+from .exemplars import Exemplar, prompt_record, read_frames, resolve
 from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
 from .outputs import open_sinks, video_encoder
@@ -72,38 +75,55 @@ def _model_names(config: Config, detector: object | None = None) -> dict[str, st
 
 def track_video(
     source: str | os.PathLike,
-    prompt: str | Sequence[str],
+    prompt: str | Sequence[str] | None,
     output_dir: str | os.PathLike | None = "out",
     config: Config | str | None = None,
     overrides: Sequence[str] = (),
     detector: DetectorLike | None = None,
     progress: bool = True,
     keep_frames: bool = True,
+    exemplars: Sequence[Exemplar] = (),
     **options: Any,
 ) -> TrackingResult:
     """Track every object matching `prompt` in a video file or frame folder.
 
     Args:
         source: video file (mp4, mov, mkv, avi, ...) or folder of frames.
-        prompt: "person . car", "person, car" or a list of phrases.
+        prompt: "person . car", "person, car" or a list of phrases; None or "" with exemplars only.
         output_dir: where ``<stem>.annotated.mp4`` / ``.tracks.json`` / ``.mot.txt`` go; None writes nothing.
         config: a :class:`Config`, a preset name or a YAML path (default preset when None).
         overrides: dotted ``key=value`` strings, e.g. ``["tracker.image_size=512"]``.
         detector: a Detector, or any callable ``(frame, phrases) -> supervision.Detections``.
         keep_frames: keep each frame's detections (masks RLE-compressed) in ``result.frames``.
+        exemplars: prompts by example (:class:`~promptrack.pipeline.exemplars.Exemplar`): boxes on frames of
+            this input, or images; detectors that take them: owlv2, sam3, dino-x, t-rex-2.
         options: config values by dotted name with ``__``, e.g. ``detect_every=5``, ``tracker__sam2="small"``.
     """
-    phrases = parse_prompt(prompt)
+    exemplars = list(exemplars)
+    phrases = parse_prompt(prompt) if prompt or not exemplars else []
     if not isinstance(config, Config):
         config = load_config(config or "default", overrides, **options)
     elif overrides or options:
         raise ValueError("pass overrides with a preset name, not with a Config object")
     if detector is None:  # a prompt the configured detector cannot serve fails before any model loads
         from .detectors import check_prompt
+        from .detectors.registry import check_exemplars
 
+        check_exemplars(config.detector, exemplars)
         check_prompt(config.detector, phrases)
+    elif exemplars:
+        from .detectors import as_detector
+        from .detectors.base import ExemplarDetector
+
+        if not isinstance(as_detector(detector), ExemplarDetector):
+            from .errors import PromptError
+
+            raise PromptError("this detector does not take exemplars (it has no detect_prompt(frame, prompt))")
     stream = open_source(source, start=config.start, end=config.end, max_frames=config.max_frames,
                          decoder=config.input.video_decoder)
+    # Exemplar frames are read once now (exemplars.read_frames), so look-alikes are found from the first keyframe on.
+    visual = resolve(exemplars, phrases, read=lambda frames: read_frames(
+        source, frames, stream.info.frames, config.input.video_decoder))
     out = prepare_output_dir(output_dir) if output_dir is not None else None
     if out is not None and config.output.video:
         video_encoder(config, stream.info)  # an encoder named that cannot open fails before the models load
@@ -111,13 +131,13 @@ def track_video(
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()
     info = stream.info
-    outputs = open_sinks(config, out, info, phrases, _model_names(config, detector),
+    outputs = open_sinks(config, out, info, prompt_record(phrases, exemplars), _model_names(config, detector),
                          extra=[results] if keep_frames else [])
     try:
         stop = threading.Event()
         with stop_on_signals(stop):
             try:
-                pipeline.run(stream, phrases, outputs.sinks, progress=progress, stop=stop)
+                pipeline.run(stream, visual, outputs.sinks, progress=progress, stop=stop)
             except KeyboardInterrupt:
                 stop.set()
         interrupted = stop.is_set()
@@ -134,5 +154,5 @@ def track_video(
         # Also after a source that fails mid-file: the outputs cover the frames finished so far.
         outputs.close()
     # The track table is its own sink: it does not depend on which outputs were kept.
-    return TrackingResult(info=info, prompt=phrases, frames=results, tracks=outputs.table.table(),
+    return TrackingResult(info=info, prompt=list(visual.labels), frames=results, tracks=outputs.table.table(),
                           outputs=outputs.paths, interrupted=interrupted, failed_keyframes=pipeline.failed_keyframes)

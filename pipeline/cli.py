@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi), a folder of frames (jpg/png), or a live "
                    "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)")
     p.add_argument("--prompt", "-p", help='what to track: "person . car", "person, car" or "person.car."')
+    p.add_argument("--exemplar", action="append", default=[], metavar="[NAME=][-]FRAME:X1,Y1,X2,Y2",
+                   help="track everything that looks like this box on frame FRAME of the input (source pixels); "
+                   "NAME is the tracks' label; a leading - marks a negative example (sam3); repeatable; "
+                   "detectors: owlv2, sam3, dino-x, t-rex-2")
+    p.add_argument("--exemplar-image", action="append", default=[], metavar="IMAGE[=NAME]",
+                   help="track everything that looks like this image (a crop of the thing); repeatable")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--config", help="preset from configs/ (default, fast, accurate, live) or a YAML path "
                    "(default: default for files, live for streams)")
@@ -113,9 +119,11 @@ def _run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list_detectors:
         return list_detectors_command()
-    missing = [name for name, value in (("input", args.input), ("--prompt", args.prompt)) if value is None]
+    by_example = bool(args.exemplar or args.exemplar_image)
+    prompt = args.prompt if args.prompt is not None or not by_example else ""  # exemplars alone: no phrase
+    missing = [name for name, value in (("input", args.input), ("--prompt", prompt)) if value is None]
     if missing:
-        parser.error(f"the following arguments are required: {', '.join(missing)}")
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or --exemplar)")
     configure_logging("track-video")
     if args.quiet:  # also silence the hub's and transformers' own progress bars
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -131,6 +139,10 @@ def _run(argv: Sequence[str] | None = None) -> int:
 
     live = is_live_uri(args.input)  # rtsp://, camera:0, ...: the live loop (pipeline/live/)
     try:
+        from .exemplars import Exemplar
+
+        exemplars = [Exemplar.parse(text) for text in args.exemplar]
+        exemplars += [Exemplar.parse_image(text) for text in args.exemplar_image]
         if args.export:
             from .export import exporter_for
 
@@ -142,9 +154,9 @@ def _run(argv: Sequence[str] | None = None) -> int:
         if live:
             from .live.command import run_live
 
-            return run_live(args.input, args.prompt, args.output, config, quiet=args.quiet)
+            return run_live(args.input, args.prompt, args.output, config, quiet=args.quiet, exemplars=exemplars)
         result = track_video(args.input, args.prompt, args.output, config=config, progress=not args.quiet,
-                             keep_frames=False)
+                             keep_frames=False, exemplars=exemplars)
         if args.export and not result.interrupted:
             from .export import default_output_dir, export_tracks
 

@@ -35,7 +35,9 @@ from ..trackers.plan import apply_plan
 from .checkpoints import check_file
 from .config import Config
 from .detectors import Detector, DetectorUnavailable, as_detector, build_detector
-from .errors import PromptrackError
+from .detectors.base import ExemplarDetector
+from .errors import PromptError, PromptrackError
+from .exemplars import VisualPrompt
 from .held import HeldFrames, hold_limit
 from .models import CHECKPOINT_ERRORS, SAM2_FIX, ModelFile, checkpoint_error, resolve_all, sam2_spec
 from .sources import FrameSource
@@ -138,7 +140,7 @@ class TrackingPipeline:
         self.failed_keyframes = 0  # keyframes whose detector call failed (cloud detectors) and were skipped
         self.times = StageTimes()  # seconds per stage of the last run (bench/e2e.py reads it)
         self._lock = threading.Lock()
-        self._phrases: list[str] = []
+        self._prompt = VisualPrompt()  # phrases and examples (pipeline/exemplars.py)
         self._keyframe_requested = False
         self._detect_pool: ThreadPoolExecutor | None = None
         self._detect_stream = torch.cuda.Stream() if self.device.startswith("cuda") else None
@@ -151,22 +153,33 @@ class TrackingPipeline:
         with self._lock:
             self._keyframe_requested = True
 
-    def set_phrases(self, phrases: Sequence[str]) -> None:
-        """Look for these phrases from the next keyframe on; tracks keep their ids and labels."""
+    def set_phrases(self, phrases: Sequence[str] | VisualPrompt) -> None:
+        """Look for these phrases (or phrases and examples) from the next keyframe on; tracks keep their ids
+        and labels."""
+        prompt = phrases if isinstance(phrases, VisualPrompt) else VisualPrompt(tuple(phrases))
+        if prompt.examples and not isinstance(self.detector, ExemplarDetector):
+            raise PromptError(f"detector {getattr(self.detector, 'name', '?')} does not take exemplars (it has no "
+                              "detect_prompt): use --detector owlv2 / sam3 / dino-x")
         with self._lock:
-            self._phrases = list(phrases)
+            self._prompt = prompt
 
     @property
     def phrases(self) -> list[str]:
+        """The labels looked for: the phrases, then the examples' labels."""
         with self._lock:
-            return list(self._phrases)
+            return list(self._prompt.labels)
 
-    def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
-        return self.detector.detect(frame, phrases)
+    def detect(self, frame: np.ndarray, phrases: Sequence[str] | VisualPrompt) -> sv.Detections:
+        if not isinstance(phrases, VisualPrompt):
+            return self.detector.detect(frame, phrases)
+        if not phrases.examples:
+            return self.detector.detect(frame, list(phrases.phrases))
+        return self.detector.detect_prompt(frame, phrases)
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, source: FrameSource, phrases: Sequence[str], sinks: Sequence, progress: bool = True,
-            stop: threading.Event | None = None, prefetch: int = 4, write_behind: int = 8) -> int:
+    def run(self, source: FrameSource, phrases: Sequence[str] | VisualPrompt, sinks: Sequence,
+            progress: bool = True, stop: threading.Event | None = None, prefetch: int = 4,
+            write_behind: int = 8) -> int:
         """Track every frame of `source` until it ends or `stop` is set; returns frames written.
 
         `prefetch`: frames decoded ahead in a thread (0: read in this thread, as live mode does).
@@ -235,10 +248,11 @@ class TrackingPipeline:
         """Step the tracker on one frame, detect and associate if it is a keyframe; the finished frame."""
         with self._lock:
             requested, self._keyframe_requested = self._keyframe_requested, False
-            phrases = list(self._phrases)
+            prompt = self._prompt
+        phrases = list(prompt.labels)
         # A keyframe known in advance starts the detector now, beside the tracker's step.
         early = requested or self.cadence.scheduled(offset)
-        answer = self._start_detect(frame, phrases) if early else None
+        answer = self._start_detect(frame, prompt) if early else None
 
         with self.times.timed("track"):
             detections = self.tracker.step(index, frame)
@@ -257,7 +271,7 @@ class TrackingPipeline:
         births: list[int] = []
         if keyframe:
             if answer is None:
-                answer = self._start_detect(frame, phrases)
+                answer = self._start_detect(frame, prompt)
             found = self._detections(index, answer)
             if found is not None:
                 with self.times.timed("associate"):
@@ -266,12 +280,12 @@ class TrackingPipeline:
                         detections = self.tracker.current()
         return self._finish(detections, keyframe, phrases, seconds), births
 
-    def _start_detect(self, frame: np.ndarray, phrases: list[str]) -> Future:
+    def _start_detect(self, frame: np.ndarray, phrases: VisualPrompt) -> Future:
         if self._detect_pool is None:
             self._detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptrack-detect")
         return self._detect_pool.submit(self._timed_detect, frame, phrases)
 
-    def _timed_detect(self, frame: np.ndarray, phrases: list[str]) -> sv.Detections:
+    def _timed_detect(self, frame: np.ndarray, phrases: VisualPrompt) -> sv.Detections:
         started = time.perf_counter()
         # On a GPU the detector queues its kernels on its own stream, beside SAM 2's.
         with torch.cuda.stream(self._detect_stream) if self._detect_stream is not None else nullcontext():

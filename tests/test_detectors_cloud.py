@@ -108,6 +108,16 @@ class FakeDDS:
         h, w = image.shape[:2]
         if body["prompt"]["type"] == "universal":
             names = ["chair", "lamp"]
+        elif body["prompt"]["type"] == "visual_images":  # the V2 visual prompt: example images with rects
+            for entry in body["prompt"]["visual_images"]:
+                ex_header, ex_data = entry["image"].split(",", 1)
+                assert ex_header == "data:image/jpeg;base64"
+                example = cv2.imdecode(np.frombuffer(base64.b64decode(ex_data), np.uint8), cv2.IMREAD_COLOR)
+                for act in entry["interactions"]:
+                    assert act["type"] == "rect" and isinstance(act["category_id"], int)
+                    x1, y1, x2, y2 = act["rect"]
+                    assert 0 <= x1 < x2 <= example.shape[1] and 0 <= y1 < y2 <= example.shape[0]
+            names = ["1", "1"]  # one category per task in promptrack's requests
         else:
             names = [p.strip() for p in body["prompt"]["text"].split(".") if p.strip()]
             names = (names * 2)[:2]

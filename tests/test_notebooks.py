@@ -33,7 +33,7 @@ _config.load_config = _born_confirmed
 
 def test_the_notebooks_are_there():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"01_quickstart", "02_results", "03_custom_detector", "04_live_stream"} <= names, names
+    assert {"01_quickstart", "02_results", "03_custom_detector", "04_live_stream", "05_exemplars"} <= names, names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -54,6 +54,22 @@ def _shows(cell, kinds) -> bool:
 def test_notebook_runs(path, assets, hub_env):
     if "live" in path.stem:
         rtsp_server_binary()  # the live notebook starts its own RTSP relay on loopback
+    owl = None
+    if "exemplars" in path.stem:  # it runs OWLv2: random weights in the hub's layout as well, for this notebook only
+        from fake_detectors import write_owlv2
+        from fake_hub import install_folder
+
+        owl = install_folder(hub_env["HF_HOME"], "google/owlv2-base-patch16-ensemble", write_owlv2).parents[1]
+    try:
+        _run_notebook(path, hub_env)
+    finally:
+        if owl is not None:
+            import shutil
+
+            shutil.rmtree(owl, ignore_errors=True)
+
+
+def _run_notebook(path, hub_env) -> None:
     notebook = nbformat.read(path, as_version=4)
     # First, a cell for the fake hub's random SAM 2 weights: their masks never meet a second
     # detection, so offline no track would ever be confirmed and written; born confirmed instead.

@@ -18,7 +18,8 @@ from typing import Sequence
 from ..cli import build_parser, config_values  # noqa: F401  (config_values: one mapping for both commands)
 
 # track-video's options that are not config values: batch reads them itself.
-RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config", "overrides", "export"}
+RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config", "overrides", "export", "exemplar",
+               "exemplar_image"}
 
 
 def build_batch_parser() -> argparse.ArgumentParser:
@@ -72,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..errors import PromptrackError
 
     try:
+        if args.exemplar or args.exemplar_image:  # a frame number names a frame of one video, not of many
+            from ..errors import PromptError
+
+            raise PromptError("track-video batch takes text prompts only: run track-video on each video with "
+                              "--exemplar")
         if args.export:
             from ..export import exporter_for
 

@@ -12,6 +12,12 @@ A detector finds boxes for text phrases on one RGB frame. It knows nothing of tr
 Optional: ``detect_batch(frames, phrases) -> list[sv.Detections]`` for several frames at once
 (:func:`detect_batch` falls back to a loop).
 
+Optional ability, prompts by example (:class:`ExemplarDetector`, declared in the family's
+``DetectorSpec.exemplars``): ``detect_prompt(frame, prompt)`` with a
+:class:`~promptrack.pipeline.exemplars.VisualPrompt` (phrases and example boxes with their
+pixels); class ids index ``prompt.labels``. The detector computes each example's query once (the
+prompt object is the cache key) and reuses it on every keyframe.
+
 What ``detect`` may raise:
     :class:`DetectorUnavailable`  this frame could not be detected (network, rate limit, server
                                   error after retries). Transient: skip the keyframe, keep going.
@@ -53,6 +59,18 @@ class Detector(Protocol):
 
     def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections:
         """Boxes for `phrases` on `frame` (RGB, HxWx3 uint8)."""
+
+
+@runtime_checkable
+class ExemplarDetector(Protocol):
+    """A detector that also finds things by example (OWLv2, SAM 3, DINO-X)."""
+
+    name: str
+
+    def detect(self, frame: np.ndarray, phrases: Sequence[str]) -> sv.Detections: ...
+
+    def detect_prompt(self, frame: np.ndarray, prompt) -> sv.Detections:
+        """Boxes for `prompt`'s phrases and examples on `frame`; class ids index ``prompt.labels``."""
 
 
 def make_detections(

@@ -9,6 +9,13 @@ until its status is ``success`` (or ``failed``). Every answer is ``{"code": 0, "
 ``mask_format: coco_rle``). Boxes and masks are scaled back to frame pixels; masks come back in
 ``Detections.mask`` (frame-size booleans) so SAM 2 can take them as mask prompts.
 
+Prompts by example (DINO-X, T-Rex2): the V2 API's visual prompt, ``"prompt": {"type":
+"visual_images", "visual_images": [{"image": <data URI>, "interactions": [{"type": "rect",
+"rect": [x1, y1, x2, y2], "category_id": 1}]}]}``, rects in pixels of the (downscaled) example
+image. Each example label is one task per keyframe (one category per task, so every object it
+returns is that label's); the example images are encoded once. Phrases given with examples go in
+a text task of their own (DINO-X), and the answers are merged. The API takes positive examples only.
+
 Prompt-free mode (DINO-X only): the prompt ``<prompt_free>`` asks for everything DINO-X knows
 (``{"type": "universal"}``); labels are the category names it returns.
 
@@ -50,7 +57,8 @@ import numpy as np
 import supervision as sv
 
 from ..errors import ConfigError, PromptError, PromptrackError
-from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable, make_detections
+from ..exemplars import VisualPrompt
+from .base import PROMPT_FREE, DetectorAccessError, DetectorUnavailable, class_nms, make_detections
 from .registry import DetectorSpec, register
 
 logger = logging.getLogger(__name__)
@@ -92,10 +100,13 @@ class CloudModel:
     model: str  # the API's model name
     path: str  # the task endpoint
     masks: bool  # can return instance masks
+    text: bool = True  # takes text prompts
+    visual: bool = False  # takes visual prompts (example boxes)
 
 
 CLOUD_MODELS = {
-    "dino-x": CloudModel("DINO-X-1.0", "/v2/task/dinox/detection", masks=True),
+    "dino-x": CloudModel("DINO-X-1.0", "/v2/task/dinox/detection", masks=True, visual=True),
+    "t-rex-2": CloudModel("T-Rex-2.0", "/v2/task/trex/detection", masks=False, text=False, visual=True),
     "grounding-dino-1.5-pro": CloudModel("GroundingDino-1.5-Pro", "/v2/task/grounding_dino/detection", masks=False),
     "grounding-dino-1.6-pro": CloudModel("GroundingDino-1.6-Pro", "/v2/task/grounding_dino/detection", masks=False),
 }
@@ -152,6 +163,7 @@ class DDSCloudDetector:
         self.categories: list[str] = []  # prompt-free labels seen so far; class_id indexes them
         self._answered = False  # has the service ever answered? (before that, "unreachable" is fatal)
         self._detected = False  # has a detection ever worked? (before that, a refusal is fatal)
+        self._visual: tuple | None = None  # (prompt, visual prompts) of the last VisualPrompt
 
     def __repr__(self) -> str:  # never shows the token
         return f"DDSCloudDetector(model={self.spec.model!r}, api_url={self.api_url!r})"
@@ -168,12 +180,66 @@ class DDSCloudDetector:
         prompt_free = PROMPT_FREE in phrases
         if prompt_free and self.spec.model != CLOUD_MODELS["dino-x"].model:
             raise PromptError(f"prompt-free mode ({PROMPT_FREE}) needs --detector dino-x, not {self.name}")
-        h, w = frame.shape[:2]
+        if not self.spec.text:
+            raise PromptError(f"{self.name} finds things by example only: give --exemplar / --exemplar-image, "
+                              "or use --detector dino-x for text")
+        objects, scale = self._task(frame, {"type": "universal"} if prompt_free
+                                    else {"type": "text", "text": " . ".join(phrases)})
+        return self._detections(objects, phrases, prompt_free, frame.shape[:2], scale)
+
+    def detect_prompt(self, frame: np.ndarray, prompt: VisualPrompt) -> sv.Detections:
+        """Boxes (and DINO-X masks) for `prompt`'s phrases (one text task) and examples (one visual task per
+        label); class ids index ``prompt.labels``. Raises as :meth:`detect`."""
+        labels = list(prompt.labels)
+        found = []
+        if prompt.phrases:
+            found.append(self.detect(frame, list(prompt.phrases)))
+        for k, visual in self.visual_prompts(prompt):
+            objects, scale = self._task(frame, visual)
+            for obj in objects:  # one label per task: every object is that label's
+                obj["category"] = labels[k]
+            found.append(self._detections(objects, labels, False, frame.shape[:2], scale))
+        xyxy = np.concatenate([f.xyxy for f in found])
+        score = np.concatenate([f.confidence for f in found])
+        class_id = np.concatenate([f.class_id for f in found])
+        masks = [f.mask for f in found]
+        # The text and visual tasks of one label may find the same object: keep the best box.
+        kept = class_nms(xyxy, score, class_id, self.nms_iou)
+        merged = make_detections(xyxy[kept], score[kept], class_id[kept], labels)
+        if all(m is not None for m in masks):
+            merged.mask = np.concatenate(masks)[kept]
+        return merged
+
+    def visual_prompts(self, prompt: VisualPrompt) -> list[tuple[int, dict]]:
+        """(label index, the API's visual prompt) for each label with examples: encoded once per prompt."""
+        if self._visual is not None and self._visual[0] is prompt:
+            return self._visual[1]
+        if any(not e.positive for e in prompt.examples):
+            raise PromptError(f"{self.name} takes positive exemplars only: drop the negative ones")
+        encoded: dict[int, tuple[str, float]] = {}  # each example image uploaded in one form
+        out = []
+        for k, concept in enumerate(prompt.concepts()):
+            if not concept.positives:
+                continue
+            images: dict[int, dict] = {}
+            for example in concept.positives:
+                if id(example.image) not in encoded:
+                    encoded[id(example.image)] = encode_frame(example.image, self.image_max_side)
+                uri, scale = encoded[id(example.image)]
+                entry = images.setdefault(id(example.image), {"image": uri, "interactions": []})
+                entry["interactions"].append({"type": "rect", "rect": [round(v * scale, 2) for v in example.box],
+                                              "category_id": 1})
+            out.append((k, {"type": "visual_images", "visual_images": list(images.values())}))
+        self._visual = (prompt, out)
+        return out
+
+    def _task(self, frame: np.ndarray, prompt: dict) -> tuple[list[dict], float]:
+        """Run one detection task with this ``prompt`` on `frame`: (objects, the scale the frame was sent at)."""
         image, scale = encode_frame(frame, self.image_max_side)
         body: dict[str, Any] = {
             "model": self.spec.model,
             "image": image,
-            "prompt": {"type": "universal"} if prompt_free else {"type": "text", "text": " . ".join(phrases)},
+            "prompt": prompt,
             "targets": ["bbox", "mask"] if self.masks else ["bbox"],
             "bbox_threshold": self.box_threshold,
             "iou_threshold": self.nms_iou,
@@ -186,7 +252,7 @@ class DDSCloudDetector:
             raise DetectorUnavailable(f"DDS cloud API answered without a task id ({self.api_url})", "server")
         objects = self._wait(str(uuid))
         self._detected = True
-        return self._detections(objects, phrases, prompt_free, (h, w), scale)
+        return objects, scale
 
     # -- results ----------------------------------------------------------------------------
 
@@ -398,7 +464,18 @@ def _builder(model: str):
 _NEEDS = f"token ${TOKEN_ENV} (DeepDataSpace cloud)"
 register(DetectorSpec("dino-x", _builder("dino-x"), needs=_NEEDS,
                       about=f"cloud, boxes + masks; prompt {PROMPT_FREE} finds everything",
-                      aliases=("dinox", "dino_x", "dino-x-1.0")))
+                      aliases=("dinox", "dino_x", "dino-x-1.0"), exemplars=("positive",)))
+
+
+def _by_example_only(phrases: Sequence[str]) -> None:
+    if phrases:
+        raise PromptError("t-rex-2 finds things by example only: drop --prompt (give --exemplar / --exemplar-image), "
+                          "or use --detector dino-x for text and examples")
+
+
+register(DetectorSpec("t-rex-2", _builder("t-rex-2"), needs=_NEEDS, about="cloud, boxes, by example only (--exemplar)",
+                      aliases=("trex2", "t-rex2", "trex-2", "t-rex-2.0"), check_prompt=_by_example_only,
+                      exemplars=("positive",)))
 register(DetectorSpec("grounding-dino-1.5-pro", _builder("grounding-dino-1.5-pro"), needs=_NEEDS, about="cloud, boxes",
                       aliases=("grounding-dino-1.5", "gdino-1.5-pro")))
 register(DetectorSpec("grounding-dino-1.6-pro", _builder("grounding-dino-1.6-pro"), needs=_NEEDS, about="cloud, boxes",

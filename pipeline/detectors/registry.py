@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..checkpoints import check_folder
-from ..errors import ConfigError, ModelNotFoundError, PromptrackError, display_path
+from ..errors import ConfigError, ModelNotFoundError, PromptError, PromptrackError, display_path
 from ..models import ModelFile, is_repo_id
 from .plugins import plugin_specs
 from .spec import DetectorSpec
@@ -71,7 +71,7 @@ def builtin_specs() -> list[DetectorSpec]:
 
 # The order of --list-detectors; a family not named here is listed after these, by name.
 _ORDER = ("grounding-dino", "mm-grounding-dino", "llmdet", "owlv2", "sam3", "omdet-turbo", "yolox", "dino-x",
-          "grounding-dino-1.5-pro", "grounding-dino-1.6-pro")
+          "grounding-dino-1.5-pro", "grounding-dino-1.6-pro", "t-rex-2")
 
 
 def all_specs() -> list[DetectorSpec]:
@@ -139,6 +139,20 @@ def weights(config) -> list:
     """The model files (``ModelFile``) the detector ``config`` names loads; none for a cloud detector."""
     s = resolve(config)
     return list(s.weights(config)) if s.weights is not None else []
+
+
+def check_exemplars(config, exemplars: Sequence) -> None:
+    """Raise :class:`PromptError` now, before models load, if the detector cannot take these exemplars."""
+    if not exemplars:
+        return
+    s = resolve(config)
+    takers = [t.name for t in builtin_specs() if t.exemplars]
+    if not s.exemplars:
+        raise PromptError(f"{s.name} does not take exemplars: use --detector {' / '.join(takers)}")
+    if any(not e.positive for e in exemplars) and "negative" not in s.exemplars:
+        negatives = [t.name for t in builtin_specs() if "negative" in t.exemplars]
+        raise PromptError(f"{s.name} takes positive exemplars only: drop the negative ones (-FRAME:...) or use "
+                          f"--detector {' / '.join(negatives)}")
 
 
 def model_name(config) -> str:

@@ -34,6 +34,9 @@ class DetectorSpec:
         weights: ``weights(config) -> [ModelFile]`` (``pipeline/models.py``): the files ``build``
             loads, found and checked before any model loads, so a run missing several files
             names them all in one message.
+        exemplars: the example boxes it takes (prompts by example, ``pipeline/exemplars.py``):
+            ``("positive",)``, ``("positive", "negative")``, or ``()`` for none. A detector that
+            declares any implements ``detect_prompt`` (:class:`~.base.ExemplarDetector`).
         source: where it comes from ("built-in", or the plugin's distribution).
     """
 
@@ -47,6 +50,7 @@ class DetectorSpec:
     file_suffixes: tuple[str, ...] = ()
     check_prompt: Callable[[Sequence[str]], None] | None = None
     weights: Callable[[Any], Sequence[Any]] | None = None
+    exemplars: tuple[str, ...] = ()
     source: str = field(default="built-in", compare=False)
 
     def model_name(self, model: str | None) -> str:

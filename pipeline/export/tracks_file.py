@@ -172,7 +172,9 @@ class TracksFile:
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
         self.source: dict[str, Any] = data["source"]
-        self.prompt: list[str] = [str(p) for p in data.get("prompt") or []]
+        # The prompt's phrases, and the labels of its exemplars ({"exemplar": {..., "label": ...}}).
+        self.prompt: list[str] = [p if isinstance(p, str) else str(p["exemplar"]["label"])
+                                  for p in data.get("prompt") or []]
         self.tracks: list[dict[str, Any]] = list(data.get("tracks") or [])
         self.frames = self._check_frames(data["frames"])
 

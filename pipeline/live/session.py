@@ -12,6 +12,9 @@ Example:
     ...     print(result.index, result.timestamp, result.detections.tracker_id)
     ...     if result.index == 100:
     ...         session.set_prompt("person . dog")   # new phrases from the next frame; tracks kept
+    ...     if result.index == 200:                  # and by example: a box drawn on this frame
+    ...         session.set_prompt("person", exemplars=[Exemplar.from_array(result.frame, (40, 60, 120, 150),
+    ...                                                                      label="pallet")])
     ...     if result.index == 500:
     ...         session.stop()
 """
@@ -35,6 +38,7 @@ import supervision as sv
 from ..api import _model_names, prepare_output_dir
 from ..config import Config, config_to_dict, load_config
 from ..errors import InputError, mask_password
+from ..exemplars import Exemplar, VisualPrompt, prompt_record, resolve
 from ..loop import DetectorLike, TrackingPipeline
 from ..outputs import Outputs, open_sinks
 from ..safe_files import SafeFile
@@ -98,7 +102,7 @@ class LiveSession:
 
     Args:
         url: ``rtsp://...``, ``rtmp://...``, ``http(s)://...``, ``udp://...``, ``camera:0`` (``/dev/video0``).
-        prompt: "person . car", "person, car" or a list of phrases.
+        prompt: "person . car", "person, car" or a list of phrases (None or "" with exemplars only).
         output_dir: where ``<name>.tracks.jsonl``, ``<name>.NNN.mp4`` segments (and ``.mot.txt``) go;
             None writes no files.
         config: a :class:`Config`, a preset name or a YAML path (default: the ``live`` preset).
@@ -106,22 +110,25 @@ class LiveSession:
         detector, tracker: as for :class:`TrackingPipeline` (built from the config when None).
         log: where status lines go (default: stderr); they are ``promptrack.live`` log records.
         log_level: the least level shown (``logging.WARNING``: drops, reconnects and errors only).
+        exemplars: prompts by example with their pixels (``Exemplar.from_image``, ``Exemplar.from_array``):
+            a live stream cannot go back to a frame number.
         options: config values by dotted name with ``__``, e.g. ``live__segment_seconds=30``.
 
     Iterate for :class:`LiveResult` objects (the loop runs in a thread; breaking out stops it), or
     call :meth:`run` to block until :meth:`stop`, SIGINT/SIGTERM or ``max_frames``.
     """
 
-    def __init__(self, url: str, prompt: str | Sequence[str], output_dir: str | os.PathLike | None = None,
+    def __init__(self, url: str, prompt: str | Sequence[str] | None, output_dir: str | os.PathLike | None = None,
                  config: Config | str | None = None, overrides: Sequence[str] = (),
                  detector: DetectorLike | None = None, tracker: Any = None,
                  log: Callable[[str], None] | None = None, log_level: int = logging.INFO,
-                 **options: Any) -> None:
+                 exemplars: Sequence[Exemplar] = (), **options: Any) -> None:
         self.url = str(url)
         if not is_live_uri(self.url):
             raise InputError(f"{mask_password(self.url)} is not a live source (rtsp://..., camera:0, ...): "
                              f"track files with track_video()")
-        self.phrases: list[str] = list(parse_prompt(prompt))  # replaced by set_prompt
+        self.exemplars: list[Exemplar] = list(exemplars)  # replaced by set_prompt, as are the phrases
+        self.phrases: list[str] = list(parse_prompt(prompt)) if prompt or not self.exemplars else []
         if not isinstance(config, Config):
             config = load_config(config or "live", overrides, **options)
         elif overrides or options:
@@ -130,6 +137,11 @@ class LiveSession:
             raise InputError("--start/--end do not apply to a live stream: use --max-frames to stop after N frames")
         # Live: nothing is held back for look-back re-tracking (it would add latency and memory).
         self.config = replace(config, tracker=replace(config.tracker, lookback=0))
+        if detector is None and self.exemplars:  # a detector without the ability fails before anything starts
+            from ..detectors.registry import check_exemplars
+
+            check_exemplars(self.config.detector, self.exemplars)
+        self._visual: VisualPrompt = resolve(self.exemplars, self.phrases)
         self.name = live_name(self.url)
         self._log_handler = forward(log or (lambda line: print(line, file=sys.stderr, flush=True)), log_level,
                                     uri=self.url)
@@ -159,10 +171,14 @@ class LiveSession:
             raise
 
     # -- control -------------------------------------------------------------------------
-    def set_prompt(self, prompt: str | Sequence[str]) -> None:
-        """Look for new phrases from the next frame on; existing tracks keep their ids and labels."""
-        self.phrases = list(parse_prompt(prompt))
-        self.pipeline.set_phrases(self.phrases)  # thread-safe: read by the loop on the next keyframe
+    def set_prompt(self, prompt: str | Sequence[str] | None, exemplars: Sequence[Exemplar] = ()) -> None:
+        """Look for new phrases (and exemplars, replacing the earlier ones) from the next frame on; existing
+        tracks keep their ids and labels."""
+        exemplars = list(exemplars)
+        phrases = list(parse_prompt(prompt)) if prompt or not exemplars else []
+        visual = resolve(exemplars, phrases)  # an example's query is computed once, on the next keyframe
+        self.pipeline.set_phrases(visual)  # thread-safe: read by the loop on the next keyframe
+        self.phrases, self.exemplars, self._visual = phrases, exemplars, visual
         self.pipeline.request_keyframe()  # ... which is the next frame
         self._write_session_file()
 
@@ -263,7 +279,7 @@ class LiveSession:
             reporter = StatsReporter(self.stats, lambda: (capture.received, capture.dropped, capture.reconnects,
                                                           capture.connected), live.stats_every, self.url).start()
             # prefetch=0: the capture thread already reads ahead, newest frame first; more would add latency.
-            self.processed = self.pipeline.run(source, self.phrases, sinks, progress=False, stop=self._stop,
+            self.processed = self.pipeline.run(source, self._visual, sinks, progress=False, stop=self._stop,
                                                prefetch=0)
             return self.processed
         finally:
@@ -280,7 +296,8 @@ class LiveSession:
         if self.output_dir is not None:
             self._write_session_file(source.info)
         layout = LiveLayout(stamps=source.stamps.get, clock=lambda index: source.stamps[index].mono, view=self.view)
-        outputs = open_sinks(self.config, self.output_dir, source.info, self.phrases,
+        prompt = prompt_record(self.phrases, self.exemplars)
+        outputs = open_sinks(self.config, self.output_dir, source.info, prompt,
                              _model_names(self.config, self._custom_detector), name=self.name, layout=layout)
         self.outputs.update(outputs.paths)
         return outputs
@@ -295,7 +312,8 @@ class LiveSession:
         path = self.output_dir / f"{self.name}.session.json"
         body = {"schema": SCHEMA, "mode": "live",
                 "source": {"uri": info.uri, "fps": info.fps, "width": info.width, "height": info.height},
-                "prompt": list(self.phrases), "models": _model_names(self.config, self._custom_detector),
+                "prompt": prompt_record(self.phrases, self.exemplars),
+                "models": _model_names(self.config, self._custom_detector),
                 "config": config_to_dict(self.config), "tracks": f"{self.name}.tracks.jsonl",
                 "segments": f"{self.name}.NNN.mp4", "updated": round(time.time(), 3)}
         with SafeFile(path, "w") as out:  # a unique side file, replaced atomically
