@@ -50,6 +50,10 @@ from .sam2_step import FramePayload, StepModel, Tracked
 from .transfer import download, upload, upload_packed
 
 COMPILE_MODES = ("auto", "off", "on")
+COMPILE_BACKEND = "inductor"  # torch.compile's backend (tests on the CPU trace with "aot_eager": no code generation)
+# One graph per object bucket, masked or not, and conditioning slots in use: more than dynamo's default
+# eight recompilations of one function.
+RECOMPILE_LIMIT = 256
 
 
 def compile_mode(value: str | bool, device: torch.device) -> str:
@@ -208,6 +212,7 @@ class SAM2Engine:
             self._pending.append(_Prompt(row, box, None, correction=self._born[int(obj_id)] != self._index))
         self._changed()
 
+    @torch.inference_mode()
     def remove(self, ids: Sequence[int]) -> None:
         if self.bank is None:
             return
@@ -393,9 +398,12 @@ class SAM2Engine:
         if self.compile == "off":
             wrap = _identity
         else:
-            options = {"fullgraph": True, "dynamic": False}
+            options = {"fullgraph": True, "dynamic": False, "backend": COMPILE_BACKEND}
             if self.compile == "graph":
                 options["mode"] = "reduce-overhead"  # CUDA graphs per shape, static input buffers handled
+            dynamo = torch._dynamo.config
+            dynamo.cache_size_limit = max(dynamo.cache_size_limit, RECOMPILE_LIMIT)
+            dynamo.accumulated_cache_size_limit = max(dynamo.accumulated_cache_size_limit, 4 * RECOMPILE_LIMIT)
             wrap = _compiler(options)
         self._encode, self._track = wrap(encode), wrap(track)
         self._prompt_boxes_fn, self._prompt_masks_fn = wrap(prompt_boxes), wrap(prompt_masks)
