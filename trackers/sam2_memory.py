@@ -24,20 +24,23 @@ from sam2.modeling.sam.transformer import RoPEAttention
 Rotary = tuple  # (cis complex, cos, sin), each (tokens, head_dim / 2); cos/sin None in float32
 
 
-def rotary_table(attention: torch.nn.Module, hw: int, frames: int, extra: int, dtype: torch.dtype,
-                 device: torch.device) -> Rotary:
-    """RoPE's angles for `frames` repetitions of the HW grid, then `extra` tokens left unrotated.
+def rotary_grid(attention: torch.nn.Module, hw: int, device: torch.device) -> torch.Tensor:
+    """RoPE's complex angles of the HW grid (HW, head_dim / 2), float32, on `device` (built once)."""
+    if not isinstance(attention, RoPEAttention):
+        raise TypeError("SAM 2 memory attention without rotary encoding is not supported")
+    side = int(round(hw ** 0.5))
+    return attention.compute_cis(end_x=side, end_y=side).to(device)
+
+
+def rotary_table(grid: torch.Tensor, frames: int, extra: int, dtype: torch.dtype) -> Rotary:
+    """RoPE's angles for `frames` repetitions of the `grid`, then `extra` tokens left unrotated.
 
     SAM 2 builds every memory-attention layer from one config, so the first layer's attention gives
     the table for all (``rope_k_repeat``: each memory frame repeats the grid's; object pointers are
     SAM 2's ``num_k_exclude_rope`` tokens). Complex in float32 (one complex product, as SAM 2 does),
-    cos/sin in a half type (a real rotation in that type, no round trip through float32)."""
-    if not isinstance(attention, RoPEAttention):
-        raise TypeError("SAM 2 memory attention without rotary encoding is not supported")
-    side = int(round(hw ** 0.5))
-    cis = attention.compute_cis(end_x=side, end_y=side).to(device)  # (HW, head_dim / 2)
-    if frames != 1:
-        cis = cis.repeat(frames, 1)
+    cos/sin in a half type (a real rotation in that type, no round trip through float32). Built from
+    the grid on its device: a new memory layout costs no upload."""
+    cis = grid.repeat(frames, 1) if frames != 1 else grid
     if extra:
         cis = torch.cat([cis, cis.new_ones((extra, cis.shape[1]))])
     if dtype == torch.float32:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from . import masks as postprocess
-from .sam2_memory import Rotary, memory_attention, rotary_table
+from .sam2_memory import Rotary, memory_attention, rotary_grid, rotary_table
 
 # SAM 2 normalises images with the ImageNet statistics.
 _MEAN = (0.485, 0.456, 0.406)
@@ -99,7 +99,8 @@ class StepModel:
             self.tpos_table = m.maskmem_tpos_enc.view(m.num_maskmem, self.mem_dim)
         self.query_pos: torch.Tensor | None = None  # (1, HW, C): set from the first frame's sizes
         self.memory_pos: torch.Tensor | None = None  # (HW, mem_dim): the memory's spatial encoding
-        self._rope: dict[tuple, Rotary] = {}
+        self._grid: torch.Tensor | None = None  # RoPE's complex angles of the feature grid
+        self._rope: dict = {}
 
     @torch.inference_mode()
     def prepare(self, feats: list[torch.Tensor]) -> None:
@@ -117,16 +118,13 @@ class StepModel:
 
         Inputs of the step, kept for the grid and the last memory layout only (tens of MB at 1024 px)."""
         hw = self.query_pos.shape[1]
-        attn = self.model.memory_attention.layers[0].self_attn
-        grid = self._rope.get(("grid", hw))
-        if grid is None:
-            grid = rotary_table(attn, hw, 1, 0, self.dtype, self.query_pos.device)
-            self._rope = {("grid", hw): grid}
-        key = ("memory", hw, frames, pointer_tokens)
+        if self._grid is None or self._grid.shape[0] != hw:
+            self._grid = rotary_grid(self.model.memory_attention.layers[0].self_attn, hw, self.query_pos.device)
+            self._rope = {"grid": rotary_table(self._grid, 1, 0, self.dtype)}
+        key = (frames, pointer_tokens)
         if key not in self._rope:
-            self._rope = {("grid", hw): grid, key: rotary_table(attn, hw, frames, pointer_tokens, self.dtype,
-                                                                 self.query_pos.device)}
-        return grid, self._rope[key]
+            self._rope = {"grid": self._rope["grid"], key: rotary_table(self._grid, frames, pointer_tokens, self.dtype)}
+        return self._rope["grid"], self._rope[key]
 
 
 # ---------------------------------------------------------------------- the image
