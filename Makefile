@@ -39,7 +39,7 @@ EXTRAS := .[test,batch]
 # $(call step,what,command): one line for the user, the command's output to the log.
 step = @echo "setup: $(1)"; ( $(2) ) >>$(LOG) 2>&1 || { tail -n 25 $(LOG); echo "make setup: failed while $(1); full log: $(LOG)"; exit 1; }
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test assets clean
 
 setup: $(STAMP)
 
@@ -67,6 +67,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The tests' and notebooks' real data (YOLOX-Nano, the SAM 2 bedroom clip, 4 DAVIS 2016 sequences), each
+# from its public origin and checked against its sha256, into $PROMPTRACK_ASSETS or ~/.cache/promptrack/assets.
+assets: setup
+	$(PY) -m promptrack.assets
 
 clean:
 	rm -rf $(VENV) out .pytest_cache build dist

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSETS = ROOT.parent / "shared" / "assets"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Tests never touch the network: huggingface_hub reads these once, at import, so set them before
@@ -33,10 +32,14 @@ def missing(message: str) -> None:
 
 
 def require_assets() -> Path:
-    """The shared assets folder; missing in CI is a failure, elsewhere a skip."""
-    if not (ASSETS / "README.md").is_file():
-        missing(f"shared assets not found at {ASSETS}")
-    return ASSETS
+    """The assets folder (promptrack.assets.locate: the download folder, then ../shared/assets);
+    missing in CI is a failure, elsewhere a skip."""
+    from promptrack.assets import AssetError, locate
+
+    try:
+        return locate()
+    except AssetError as exc:
+        missing(str(exc))
 
 
 def require_module(name: str):
