@@ -8,8 +8,8 @@ import supervision as sv
 import torch
 import torch.nn.functional as F
 
-from promptrack.trackers.masks import (boxes_and_areas, fill_small_holes, fill_small_holes_lowres,
-                                       small_components, to_host)
+from promptrack.trackers.masks import (boxes_and_areas, fill_small_holes, fill_small_holes_lowres, pack_bits,
+                                       small_components)
 
 
 def _blobs(count: int, size: int, seed: int) -> torch.Tensor:
@@ -48,10 +48,10 @@ def test_boxes_areas_and_the_packed_host_copy():
     masks = fill_small_holes_lowres(_blobs(5, 37, seed=9), 4)[:, 0] > 0.5
     masks[2] = False  # an empty mask: box of zeros, area 0
     boxes, areas = boxes_and_areas(masks)
-    np.testing.assert_array_equal(boxes.numpy(), sv.mask_to_xyxy(masks.numpy()).astype(np.float32))
+    np.testing.assert_array_equal(boxes.numpy(), sv.mask_to_xyxy(masks.numpy()))
+    assert boxes.dtype == areas.dtype == torch.int64  # integers: no float cast on the device
     np.testing.assert_array_equal(areas.numpy(), masks.flatten(1).sum(1).numpy())
-    packed = to_host(masks, boxes, areas, pack=True)  # what a GPU does: bits packed, one copy
-    plain = to_host(masks, boxes, areas, pack=False)
-    for a, b in zip(packed, plain):
-        np.testing.assert_array_equal(a, b)
-    assert packed[0].dtype == bool and packed[1].dtype == np.float32 and packed[2].dtype == np.int64
+    packed = pack_bits(masks).numpy()  # what crosses to the host: 8 pixels a byte, numpy's bit order
+    assert packed.nbytes == -(-masks.numel() // 8)
+    np.testing.assert_array_equal(np.unpackbits(packed, count=masks.numel()).reshape(masks.shape).view(bool),
+                                  masks.numpy())

@@ -2,8 +2,8 @@
 
 The frame's masks take one path: low-res logits (N, 1, 256, 256) -> holes filled and specks
 removed on that grid (:func:`fill_small_holes_lowres`) -> ONE batched bilinear upsampling to video
-size -> threshold -> boxes and areas (:func:`boxes_and_areas`), all on the device -> one copy to
-the host (:func:`to_host`, masks bit-packed on the device first).
+size -> threshold -> boxes and areas (:func:`boxes_and_areas`), all on the device -> masks bit-packed
+(:func:`pack_bits`) into the frame's one copy to the host (``sam2_step.frame_payload``).
 
 Hole filling follows SAM 2's own ``fill_hole_area`` (``sam2.utils.misc.fill_holes_in_mask_scores``):
 the area is counted on the low-res grid (256x256 for every SAM 2 size), background components of at
@@ -107,28 +107,6 @@ def pack_bits(masks: torch.Tensor) -> torch.Tensor:
     # 128, 64, ... 1 made on the device (an upload of the constant would be a copy every frame)
     weights = torch.pow(2, torch.arange(7, -1, -1, device=masks.device, dtype=torch.uint8))
     return torch.where(bits.view(-1, 8), weights, 0).sum(1, dtype=torch.uint8)
-
-
-def to_host(masks: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
-            pack: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(masks bool (N,H,W), boxes float32 (N,4), areas int64 (N,)) on the host, in ONE device-to-host copy.
-
-    On an accelerator the masks are bit-packed on the device (8x fewer bytes) and everything
-    travels as one byte buffer; on the CPU the tensors are the host arrays already (``pack``
-    forces one way or the other).
-    """
-    n, h, w = masks.shape
-    if not (masks.device.type != "cpu" if pack is None else pack):
-        return masks.numpy(), boxes.float().numpy(), areas.long().numpy()
-    packed = pack_bits(masks)
-    payload = torch.cat([packed, boxes.float().contiguous().view(torch.uint8).flatten(),
-                         areas.long().contiguous().view(torch.uint8).flatten()])
-    host = payload.cpu().numpy()
-    n_packed = packed.numel()
-    host_masks = np.unpackbits(host[:n_packed])[: n * h * w].reshape(n, h, w).astype(bool)
-    host_boxes = host[n_packed:n_packed + 16 * n].view(np.float32).reshape(n, 4)
-    host_areas = host[n_packed + 16 * n:].view(np.int64)
-    return host_masks, host_boxes, host_areas
 
 
 def _small_components_cv(binary: np.ndarray, max_area: int) -> np.ndarray:
