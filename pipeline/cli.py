@@ -170,8 +170,21 @@ def _run(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         for kind, path in result.outputs.items():
             print(f"{kind}: {display_path(path)}")
-        print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
+        print(tracks_line(result.tracks))
     return 0
+
+
+def tracks_line(tracks: Sequence[dict], shown: int = 20) -> str:
+    """The summary's last line: ``3 tracks: #1 person, #2 person, #3 car`` (``0 tracks`` alone).
+
+    >>> tracks_line([{"id": 1, "label": "car"}]), tracks_line([])
+    ('1 track: #1 car', '0 tracks')
+    """
+    count = f"{len(tracks)} track{'' if len(tracks) == 1 else 's'}"
+    if not tracks:
+        return count
+    more = ", ..." if len(tracks) > shown else ""
+    return f"{count}: " + ", ".join(f"#{t['id']} {t['label']}" for t in tracks[:shown]) + more
 
 
 def out_of_memory(exc: BaseException) -> bool:
