@@ -36,6 +36,7 @@ from .detectors import Detector, DetectorUnavailable, as_detector, build_detecto
 from .errors import PromptrackError
 from .held import HeldFrames, hold_limit
 from .models import CHECKPOINT_ERRORS, checkpoint_error, resolve_file, sam2_spec
+from .progress import TrackingBar
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
 
@@ -165,7 +166,7 @@ class TrackingPipeline:
         # tentative track is written only once confirmed (pipeline/held.py). Live: lookback 0.
         lookback = max(0, self.config.tracker.lookback)
         pending = self._held_frames(lookback)  # [index, frame, detections], finished but not yet written
-        bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
+        bar = TrackingBar(len(source) or None, self.device, disable=not progress)  # says when a CPU run will be long
         frames = Prefetcher(source, depth=prefetch)
         writer = Writer(sinks, depth=write_behind)
         start = source.start
