@@ -23,7 +23,8 @@ from .models import SAM2_SIZES
 from .signals import interrupt_on_signals
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(streams: bool = True) -> argparse.ArgumentParser:
+    """track-video's parser; ``streams=False``: its help without live streams (``track-video batch`` takes none)."""
     p = argparse.ArgumentParser(
         prog="track-video",
         description="Segment and track every object matching a text prompt; ids stay the same for the whole video.",
@@ -34,11 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # input and --prompt are required, except with --list-detectors (checked in run()).
     p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi), a folder of frames (jpg/png), or a live "
-                   "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)")
+                   "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)"
+                   if streams else "video file (mp4, mov, mkv, avi), a folder of frames (jpg/png) or of videos, a quoted "
+                   "glob or a manifest (.txt, .csv); not a live stream (run track-video on each stream)")
     p.add_argument("--prompt", "-p", help='what to track: "person . car", "person, car" or "person.car."')
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--config", help="preset from configs/ (default, fast, accurate, live) or a YAML path "
-                   "(default: default for files, live for streams)")
+                   + ("(default: default for files, live for streams)" if streams else "(default: default)"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set tracker.image_size=512 (repeatable)")
     p.add_argument("--list-detectors", action="store_true",
