@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -132,6 +134,18 @@ def test_batch_parser_maps_every_track_video_option():
     assert set(single) == RUN_OPTIONS | mapped, "map the new option in batch/cli.config_values"
 
 
+def test_batch_help_offers_no_live_stream_which_batch_refuses():
+    from promptrack.pipeline.batch.cli import build_batch_parser
+    from promptrack.pipeline.cli import build_parser
+
+    batch, single = (" ".join(p.format_help().split()) for p in (build_batch_parser(), build_parser()))
+    assert "rtsp://" in single and "camera:0" in single and "live for streams" in single
+    assert "rtsp://" not in batch and "camera:0" not in batch and "live for streams" not in batch
+    assert "not a live stream" in batch
+    with pytest.raises(InputError, match="is a stream"):  # as the help says
+        plan_jobs(["rtsp://cam:8554/x"], "person", "out")
+
+
 def test_cli_bad_arguments_exit_2_with_one_line(tmp_path):
     cli = [sys.executable, "-m", "promptrack.pipeline.cli", "batch"]
     out = subprocess.run([*cli, str(tmp_path / "*.mp4"), "--prompt", "car", "-o", str(tmp_path / "o")],
@@ -182,11 +196,22 @@ def test_a_video_that_fails_midway_leaves_its_earlier_outputs_and_no_side_files(
 # ---------------------------------------------------------------- a real local Ray cluster
 
 @pytest.fixture(scope="module")
-def ray_cluster(fake_hub):
-    """One small local Ray cluster (2 CPUs) for every Ray test here; workers inherit HF_HOME (fake hub)."""
+def model_dir(tmp_path_factory):
+    """$PROMPTRACK_MODEL_DIR of the Ray workers: empty (models come from the fake hub) until a test puts a file in."""
+    return tmp_path_factory.mktemp("model-dir")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(fake_hub, model_dir):
+    """One small local Ray cluster (2 CPUs) for every Ray test here; workers inherit HF_HOME (fake hub)
+    and $PROMPTRACK_MODEL_DIR (`model_dir`)."""
     ray = require_module("ray")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the shared 2 cores may be busy
-    ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    os.environ["PROMPTRACK_MODEL_DIR"] = str(model_dir)
+    try:
+        ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    finally:
+        del os.environ["PROMPTRACK_MODEL_DIR"]  # only the workers see it
     yield ray
     ray.shutdown()
 
@@ -249,6 +274,42 @@ def test_four_clips_and_a_corrupt_file_on_two_workers_then_a_rerun_skips_them(ra
         lines = (out / f"clip{i}.mot" / f"clip{i}.txt").read_text().splitlines()
         assert {int(line.split(",")[0]) for line in lines} <= set(range(1, 5 + i))
     assert not (out / "broken.mot").exists()
+
+
+def test_track_videos_takes_a_detector_name_as_track_video_does(ray_cluster, model_dir, assets, tmp_path):
+    from promptrack.pipeline.batch import track_videos
+
+    shutil.copy(assets / "models" / "yolox_nano.onnx", model_dir / "yolox_nano.onnx")  # where "yolox" looks
+    clip = write_video(tmp_path / "clip.mp4", moving_boxes_frames(4))
+    summary = track_videos(clip, "car", output_dir=tmp_path / "out", workers=1, overrides=TINY, detector="yolox",
+                           progress=False)
+    assert summary.ok, [(v.stem, v.error) for v in summary.videos]
+    assert check_outputs(tmp_path / "out", "clip", 4)["models"]["detector"] == "yolox_nano.onnx"
+
+
+def test_detector_values_are_read_as_the_cli_reads_them_and_objects_stay_with_track_video(tmp_path):
+    from promptrack.pipeline.api import with_detector
+    from promptrack.pipeline.batch import track_videos
+    from promptrack.pipeline.config import DetectorConfig
+    from promptrack.pipeline.errors import ConfigError
+
+    base = load_config("default", ["detector.box_threshold=0.5"])
+    config, own = with_detector(base, "yolox")
+    assert (config.detector.name, config.detector.model, config.detector.box_threshold, own) == ("yolox", None, 0.5, None)
+    onnx = tmp_path / "mine.onnx"
+    onnx.write_bytes(b"")
+    config, _ = with_detector(base, onnx)
+    assert (config.detector.name, config.detector.model) == ("yolox", str(onnx))
+    chosen = DetectorConfig(name="owlv2", box_threshold=0.1)
+    assert with_detector(base, chosen) == (replace(base, detector=chosen), None)
+
+    def mine(frame, phrases):
+        return None
+    assert with_detector(base, mine) == (base, mine)  # track_video runs it as it is
+    with pytest.raises(ConfigError, match="unknown detector 'yolo-nine'"):
+        with_detector(base, "yolo-nine")
+    with pytest.raises(ConfigError, match="builds the detector on every worker"):
+        track_videos(str(tmp_path / "*.mp4"), "car", output_dir=tmp_path / "out", detector=mine)
 
 
 def _pid_writing(path_part: str, out: Path) -> int | None:

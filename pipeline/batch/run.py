@@ -37,10 +37,10 @@ from typing import Any, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
-from ..api import prepare_output_dir
+from ..api import as_config, prepare_output_dir, with_detector
 from .jobs import VideoJob, completed_run, plan_jobs
 from .worker import VideoWorker
-from ..config import Config, load_config
+from ..config import Config, DetectorConfig
 from ..errors import ConfigError, PromptrackError
 
 SUMMARY_NAME = "batch_summary.json"
@@ -128,6 +128,7 @@ def track_videos(
     max_attempts: int = 3,
     force: bool = False,
     progress: bool = True,
+    detector: str | os.PathLike | DetectorConfig | None = None,
     **options: Any,
 ) -> BatchSummary:
     """Track every video of `inputs` on Ray workers; returns the summary (also written to the output folder).
@@ -139,6 +140,9 @@ def track_videos(
         output_dir: ``<stem>.tracks.json`` / ``.annotated.mp4`` of each video and ``batch_summary.json``.
         workers: Ray actors, each holding its own models (default: one per GPU, else one per 4 CPUs).
         config, overrides, options: as for :func:`track_video`; they apply to every video.
+        detector: a detector name (``"yolox"``), a model folder, an ``.onnx`` path or a ``DetectorConfig``,
+            as for :func:`track_video` (each worker builds its own; a Detector object or a callable is
+            for :func:`track_video`).
         gpus_per_worker: GPU share of a worker, e.g. 0.5 puts two on a GPU (default: 1 when the cluster
             has GPUs, else 0: CPU workers).
         cpus_per_worker: CPUs reserved per worker (default: the cluster's CPUs shared out, at most 4
@@ -147,10 +151,10 @@ def track_videos(
         max_attempts: runs of one video when workers die during it, before it is reported failed.
         force: track every video again, even those complete from an earlier run.
     """
-    if not isinstance(config, Config):
-        config = load_config(config or "default", overrides, **options)
-    elif overrides or options:
-        raise ValueError("pass overrides with a preset name, not with a Config object")
+    config, own = with_detector(as_config(config, overrides, options), detector)
+    if own is not None:
+        raise ConfigError("track_videos builds the detector on every worker: pass detector= as a name, a model "
+                          "folder, an .onnx path or a DetectorConfig (a Detector object or callable: use track_video)")
     if not config.output.json:
         raise ConfigError("batch needs output.json: the tracks JSON marks a finished video (remove output.json=false)")
     if workers is not None and workers < 1:
