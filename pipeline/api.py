@@ -23,6 +23,7 @@ from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
 from .outputs import open_sinks, video_encoder
 from .prompts import parse_prompt
+from .quiet import library_output
 from .safe_files import FULL_DISK_ERRNOS, output_error
 from .signals import stop_on_signals
 from .sinks import ResultSink
@@ -124,6 +125,12 @@ def track_video(
     if out is not None and config.output.video:
         video_encoder(config, stream.info)  # an encoder named that cannot open fails before the models load
 
+    with library_output(progress):  # other libraries' bars and warnings: none with progress=False
+        return _run(config, stream, out, phrases, detector, progress, keep_frames)
+
+
+def _run(config: Config, stream: Any, out: Path | None, phrases: list[str], detector: DetectorLike | None,
+         progress: bool, keep_frames: bool) -> TrackingResult:
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()
     info = stream.info

@@ -284,7 +284,18 @@ def test_track_videos_takes_a_detector_name_as_track_video_does(ray_cluster, mod
     summary = track_videos(clip, "car", output_dir=tmp_path / "out", workers=1, overrides=TINY, detector="yolox",
                            progress=False)
     assert summary.ok, [(v.stem, v.error) for v in summary.videos]
-    assert check_outputs(tmp_path / "out", "clip", 4)["models"]["detector"] == "yolox_nano.onnx"
+    assert check_outputs(tmp_path / "out", "clip", 4)["models"]["detector"] == "yolox_nano"
+
+
+def test_rays_messages_about_workers_go_to_stderr_not_into_the_results(ray_cluster, capsys):
+    from promptrack.pipeline.batch.run import ray_cluster as connected
+
+    message = {"lines": ["A worker died or was killed while executing a task by an unexpected system error."],
+               "pid": "raylet", "is_err": False}  # as Ray's driver gets it from the cluster, for stdout
+    with connected() as ray:
+        ray._private.worker.print_to_stdstream(message, ignore_prefix=False)
+    captured = capsys.readouterr()
+    assert "A worker died" in captured.err and "A worker died" not in captured.out
 
 
 def test_detector_values_are_read_as_the_cli_reads_them_and_objects_stay_with_track_video(tmp_path):
