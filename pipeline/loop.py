@@ -166,7 +166,8 @@ class TrackingPipeline:
         # tentative track is written only once confirmed (pipeline/held.py). Live: lookback 0.
         lookback = max(0, self.config.tracker.lookback)
         pending = self._held_frames(lookback)  # [index, frame, detections], finished but not yet written
-        bar = TrackingBar(len(source) or None, self.device, disable=not progress)  # says when a CPU run will be long
+        # the bar also says, after the first frames, when a CPU run will be long
+        bar = TrackingBar(len(source) or None, self.device, self.config.detect_every, disable=not progress)
         frames = Prefetcher(source, depth=prefetch)
         writer = Writer(sinks, depth=write_behind)
         start = source.start

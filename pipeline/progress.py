@@ -27,7 +27,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 LONG_RUN = 180.0  # seconds: a run expected to take longer gets the line (a first look should take a minute or two)
-PACE_FRAMES = 4  # frames timed before estimating (the first one, a keyframe, is in them: the estimate errs long)
+PACE_FRAMES = 4  # frames timed before estimating: the first (a keyframe) and three others
 PACE_SECONDS = 30.0  # ... or fewer, at least 2, when they already took this long
 HINT = "--config fast or --max-frames for a quick look"
 CLOCK = time.monotonic  # the bar's default clock (tests replace it to run slow frames instantly)
@@ -51,32 +51,41 @@ def duration(seconds: float) -> str:
 class TrackingBar(tqdm):
     """tqdm's bar over the frames of a run, plus the one-line estimate of a long CPU run.
 
+    The first frame is a keyframe (the detector runs on it, and the models warm up): its time
+    stands for every keyframe (one in `detect_every`), the frames after it for the others.
     `clock` (monotonic seconds; default :data:`CLOCK`) lets tests run slow frames instantly.
     """
 
-    def __init__(self, total: int | None, device: str = "cpu", clock: Callable[[], float] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, total: int | None, device: str = "cpu", detect_every: int = 1,
+                 clock: Callable[[], float] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("file", sys.stderr)
         super().__init__(total=total, unit="frame", desc="tracking", dynamic_ncols=True, **kwargs)
+        self.detect_every = max(1, int(detect_every))
         self._clock = clock or CLOCK
-        self._started = self._clock()
-        self._frames = 0
+        self._times = [self._clock()]  # the start, then the end of each frame until the estimate
         # Only for a bar that shows, on the CPU, over a known number of frames.
         self._estimating = not self.disable and bool(total) and not device.startswith(("cuda", "mps"))
 
     def update(self, n: float | None = 1) -> bool | None:
         shown = super().update(n)
         if self._estimating:
-            self._frames += int(n or 0)
+            self._times.append(self._clock())
             self._maybe_estimate()
         return shown
 
+    def estimate(self) -> float:
+        """Seconds for the whole run, from the frames timed so far (at least two)."""
+        first = self._times[1] - self._times[0]
+        rest = (self._times[-1] - self._times[1]) / (len(self._times) - 2)
+        keyframes = min(self.total, -(-self.total // self.detect_every))
+        return first * keyframes + rest * (self.total - keyframes)
+
     def _maybe_estimate(self) -> None:
-        elapsed = self._clock() - self._started
-        if self._frames < PACE_FRAMES and (self._frames < 2 or elapsed < PACE_SECONDS):
+        frames, elapsed = len(self._times) - 1, self._times[-1] - self._times[0]
+        if frames < PACE_FRAMES and (frames < 2 or elapsed < PACE_SECONDS):
             return
         self._estimating = False  # once a run
-        per_frame = elapsed / self._frames
-        if per_frame * self.total >= LONG_RUN:
-            self.write(f"{duration(per_frame)} a frame, {duration(per_frame * self.total)} for {self.total} frames: "
+        seconds = self.estimate()
+        if seconds >= LONG_RUN:
+            self.write(f"{duration(seconds / self.total)} a frame, {duration(seconds)} for {self.total} frames: "
                        f"{HINT}", file=self.fp)

@@ -47,6 +47,20 @@ def test_very_slow_frames_are_estimated_after_two_of_them():
     bar.close()
 
 
+def test_the_first_frame_stands_for_the_keyframes_and_the_others_for_the_rest():
+    def run(detect_every):
+        ticks = iter([0, 20, 21, 22, 23])  # a keyframe of 20 s (detector and warm-up), then 1 s a frame
+        terminal = io.StringIO()
+        bar = TrackingBar(72, "cpu", detect_every, clock=lambda: next(ticks), file=terminal)
+        for _ in range(4):
+            bar.update(1)
+        bar.close()
+        return estimates(terminal.getvalue())
+
+    assert run(15) == []  # 5 keyframes * 20 s + 67 * 1 s: under 3 min, not worth a line
+    assert run(5) == ["~5 s a frame, ~6 min for 72 frames: --config fast or --max-frames for a quick look"]  # 15 * 20 + 57
+
+
 @pytest.mark.parametrize("case", [dict(seconds_a_frame=1.0),  # 72 s in all: short, nothing to say
                                   dict(seconds_a_frame=6.0, disable=True),  # --quiet / progress=False
                                   dict(seconds_a_frame=6.0, device="cuda"),  # a GPU run
