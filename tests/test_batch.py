@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -296,31 +295,6 @@ def test_rays_messages_about_workers_go_to_stderr_not_into_the_results(ray_clust
         ray._private.worker.print_to_stdstream(message, ignore_prefix=False)
     captured = capsys.readouterr()
     assert "A worker died" in captured.err and "A worker died" not in captured.out
-
-
-def test_detector_values_are_read_as_the_cli_reads_them_and_objects_stay_with_track_video(tmp_path):
-    from promptrack.pipeline.api import with_detector
-    from promptrack.pipeline.batch import track_videos
-    from promptrack.pipeline.config import DetectorConfig
-    from promptrack.pipeline.errors import ConfigError
-
-    base = load_config("default", ["detector.box_threshold=0.5"])
-    config, own = with_detector(base, "yolox")
-    assert (config.detector.name, config.detector.model, config.detector.box_threshold, own) == ("yolox", None, 0.5, None)
-    onnx = tmp_path / "mine.onnx"
-    onnx.write_bytes(b"")
-    config, _ = with_detector(base, onnx)
-    assert (config.detector.name, config.detector.model) == ("yolox", str(onnx))
-    chosen = DetectorConfig(name="owlv2", box_threshold=0.1)
-    assert with_detector(base, chosen) == (replace(base, detector=chosen), None)
-
-    def mine(frame, phrases):
-        return None
-    assert with_detector(base, mine) == (base, mine)  # track_video runs it as it is
-    with pytest.raises(ConfigError, match="unknown detector 'yolo-nine'"):
-        with_detector(base, "yolo-nine")
-    with pytest.raises(ConfigError, match="builds the detector on every worker"):
-        track_videos(str(tmp_path / "*.mp4"), "car", output_dir=tmp_path / "out", detector=mine)
 
 
 def _pid_writing(path_part: str, out: Path) -> int | None:
