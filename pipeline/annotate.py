@@ -47,6 +47,16 @@ def _text_size(line: str, scale: float, thickness: int) -> tuple[int, int]:
     return width, height
 
 
+def tag_top(box_top: int, tag_height: int) -> int:
+    """The top row of a box's tag: above the box where it fits, else from the box's top edge down
+    (from row 0 for a box that starts above the frame), so the tag always shows.
+
+    >>> tag_top(50, 21), tag_top(5, 21), tag_top(-8, 21)
+    (29, 5, 0)
+    """
+    return box_top - tag_height if box_top >= tag_height else max(box_top, 0)
+
+
 class FrameAnnotator:
     """RGB frame + finished Detections -> BGR image with masks, boxes and ``#id label`` drawn.
 
@@ -82,7 +92,9 @@ class FrameAnnotator:
         The layout of supervision's ``BoxAnnotator`` + ``LabelAnnotator`` (``TOP_LEFT``, white text,
         lines stacked `text_padding` apart inside `text_padding` of tag), drawn straight with cv2:
         supervision resolves colours and measures text per object per call, which costs twice the
-        drawing itself.
+        drawing itself. A tag with no room above its box (a box at the frame's top edge) hangs
+        below the box's top edge instead, inside the frame: supervision's ``TOP_LEFT`` tag moved
+        down by ``text_offset``.
         """
         corners = np.asarray(xyxy).astype(int).tolist()  # truncated, as supervision does
         colours = [self._bgr_tuples[i % len(self._bgr_tuples)] for i in np.asarray(ids, dtype=np.int64).tolist()]
@@ -94,8 +106,9 @@ class FrameAnnotator:
             sizes = [_text_size(line, self.text_scale, 1) for line in lines]
             width = max(w for w, _ in sizes) + 2 * pad
             height = sum(h for _, h in sizes) + (len(lines) + 1) * pad
-            cv2.rectangle(image, (x, y - height), (x + width, y), colour, -1)
-            top = y - height + pad
+            top = tag_top(y, height)
+            cv2.rectangle(image, (x, top), (x + width, top + height), colour, -1)
+            top += pad
             for line, (_, h) in zip(lines, sizes):
                 if line:
                     cv2.putText(image, line, (x + pad, top + h), FONT, self.text_scale, WHITE, 1, cv2.LINE_AA)

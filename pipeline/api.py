@@ -15,17 +15,18 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import Config, load_config
+from .config import Config, DetectorConfig, load_config
 from .errors import OutputError
 from .exemplars import Exemplar, prompt_record, read_frames, resolve
 from .loop import DetectorLike, TrackingPipeline
 from .models import sam2_spec
 from .outputs import open_sinks, video_encoder
 from .prompts import parse_prompt
+from .quiet import library_output
 from .safe_files import FULL_DISK_ERRNOS, output_error
 from .signals import stop_on_signals
 from .sinks import ResultSink
@@ -73,13 +74,31 @@ def _model_names(config: Config, detector: object | None = None) -> dict[str, st
     return {"detector": detector_model_name(config.detector), "tracker": tracker}
 
 
+def as_config(config: Config | str | None, overrides: Sequence[str], options: dict) -> Config:
+    """A :class:`Config` from a preset name or YAML path (None: the default preset) with overrides."""
+    if not isinstance(config, Config):
+        return load_config(config or "default", overrides, **options)
+    if overrides or options:
+        raise ValueError("pass overrides with a preset name, not with a Config object")
+    return config
+
+
+def with_detector(config: Config, detector: Any) -> tuple[Config, Any]:
+    """`config` with the detector `detector` names (a name, folder, .onnx path or DetectorConfig),
+    and None; or `config` unchanged and `detector` itself (a Detector or callable, or None)."""
+    from .detectors import detector_config
+
+    chosen = detector_config(detector, config.detector) if detector is not None else None
+    return (replace(config, detector=chosen), None) if chosen is not None else (config, detector)
+
+
 def track_video(
     source: str | os.PathLike,
     prompt: str | Sequence[str] | None,
     output_dir: str | os.PathLike | None = "out",
     config: Config | str | None = None,
     overrides: Sequence[str] = (),
-    detector: DetectorLike | None = None,
+    detector: DetectorLike | str | os.PathLike | DetectorConfig | None = None,
     progress: bool = True,
     keep_frames: bool = True,
     exemplars: Sequence[Exemplar] = (),
@@ -93,7 +112,8 @@ def track_video(
         output_dir: where ``<stem>.annotated.mp4`` / ``.tracks.json`` / ``.mot.txt`` go; None writes nothing.
         config: a :class:`Config`, a preset name or a YAML path (default preset when None).
         overrides: dotted ``key=value`` strings, e.g. ``["tracker.image_size=512"]``.
-        detector: a Detector, or any callable ``(frame, phrases) -> supervision.Detections``.
+        detector: a detector name (``"yolox"``), a model folder, an ``.onnx`` path or a ``DetectorConfig``
+            (as ``--detector``), or a Detector or any callable ``(frame, phrases) -> supervision.Detections``.
         keep_frames: keep each frame's detections (masks RLE-compressed) in ``result.frames``.
         exemplars: prompts by example (:class:`~promptrack.pipeline.exemplars.Exemplar`): boxes on frames of
             this input, or images; detectors that take them: owlv2, sam3, dino-x, t-rex-2.
@@ -101,10 +121,7 @@ def track_video(
     """
     exemplars = list(exemplars)
     phrases = parse_prompt(prompt) if prompt or not exemplars else []
-    if not isinstance(config, Config):
-        config = load_config(config or "default", overrides, **options)
-    elif overrides or options:
-        raise ValueError("pass overrides with a preset name, not with a Config object")
+    config, detector = with_detector(as_config(config, overrides, options), detector)
     if detector is None:  # a prompt the configured detector cannot serve fails before any model loads
         from .detectors import check_prompt
         from .detectors.registry import check_exemplars
@@ -128,6 +145,12 @@ def track_video(
     if out is not None and config.output.video:
         video_encoder(config, stream.info)  # an encoder named that cannot open fails before the models load
 
+    with library_output(progress):  # other libraries' bars and warnings: none with progress=False
+        return _run(config, stream, out, phrases, detector, progress, keep_frames)
+
+
+def _run(config: Config, stream: Any, out: Path | None, phrases: list[str], detector: DetectorLike | None,
+         progress: bool, keep_frames: bool) -> TrackingResult:
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()
     info = stream.info

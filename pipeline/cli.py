@@ -23,7 +23,8 @@ from .models import SAM2_SIZES
 from .signals import interrupt_on_signals
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(streams: bool = True) -> argparse.ArgumentParser:
+    """track-video's parser; ``streams=False``: its help without live streams (``track-video batch`` takes none)."""
     p = argparse.ArgumentParser(
         prog="track-video",
         description="Segment and track every object matching a text prompt; ids stay the same for the whole video.",
@@ -34,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # input and --prompt are required, except with --list-detectors (checked in run()).
     p.add_argument("input", nargs="?", help="video file (mp4, mov, mkv, avi), a folder of frames (jpg/png), or a live "
-                   "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)")
+                   "stream: rtsp://host:8554/cam, camera:0 (/dev/video0), any URL FFmpeg opens (rtmp, http, udp)"
+                   if streams else "video file (mp4, mov, mkv, avi), a folder of frames (jpg/png) or of videos, a quoted "
+                   "glob or a manifest (.txt, .csv); not a live stream (run track-video on each stream)")
     p.add_argument("--prompt", "-p", help='what to track: "person . car", "person, car" or "person.car."')
     p.add_argument("--exemplar", action="append", default=[], metavar="[NAME=][-]FRAME:X1,Y1,X2,Y2",
                    help="track everything that looks like this box on frame FRAME of the input (source pixels); "
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="track everything that looks like this image (a crop of the thing); repeatable")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--config", help="preset from configs/ (default, fast, accurate, live) or a YAML path "
-                   "(default: default for files, live for streams)")
+                   + ("(default: default for files, live for streams)" if streams else "(default: default)"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set tracker.image_size=512 (repeatable)")
     p.add_argument("--list-detectors", action="store_true",
@@ -183,8 +186,21 @@ def _run(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         for kind, path in result.outputs.items():
             print(f"{kind}: {display_path(path)}")
-        print(f"{len(result.tracks)} tracks: " + ", ".join(f"#{t['id']} {t['label']}" for t in result.tracks[:20]))
+        print(tracks_line(result.tracks))
     return 0
+
+
+def tracks_line(tracks: Sequence[dict], shown: int = 20) -> str:
+    """The summary's last line: ``3 tracks: #1 person, #2 person, #3 car`` (``0 tracks`` alone).
+
+    >>> tracks_line([{"id": 1, "label": "car"}]), tracks_line([])
+    ('1 track: #1 car', '0 tracks')
+    """
+    count = f"{len(tracks)} track{'' if len(tracks) == 1 else 's'}"
+    if not tracks:
+        return count
+    more = ", ..." if len(tracks) > shown else ""
+    return f"{count}: " + ", ".join(f"#{t['id']} {t['label']}" for t in tracks[:shown]) + more
 
 
 def out_of_memory(exc: BaseException) -> bool:

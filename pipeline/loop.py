@@ -40,6 +40,7 @@ from .errors import PromptError, PromptrackError
 from .exemplars import VisualPrompt
 from .held import HeldFrames, hold_limit
 from .models import CHECKPOINT_ERRORS, SAM2_FIX, ModelFile, checkpoint_error, resolve_all, sam2_spec
+from .progress import TrackingBar
 from .sources import FrameSource
 from .stages import Prefetcher, StageTimes, Writer
 
@@ -196,7 +197,8 @@ class TrackingPipeline:
         # tentative track is written only once confirmed (pipeline/held.py). Live: lookback 0.
         lookback = max(0, self.config.tracker.lookback)
         pending = self._held_frames(lookback)  # [index, frame, detections], finished but not yet written
-        bar = tqdm(total=len(source) or None, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
+        # the bar also says, after the first frames, when a CPU run will be long
+        bar = TrackingBar(len(source) or None, self.device, self.config.detect_every, disable=not progress)
         frames = Prefetcher(source, depth=prefetch)
         writer = Writer(sinks, depth=write_behind)
         start = source.start

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import ModelNotFoundError, PromptrackError, display_path
+from .quiet import before_model_load
 
 MODEL_DIR_ENV = "PROMPTRACK_MODEL_DIR"
 _quiet_loads = False  # set by quiet_model_loading(): the CLI owns its terminal, a notebook keeps its settings
@@ -42,6 +43,7 @@ def quiet_model_loading() -> None:
 
 
 def _apply_quiet_loads() -> None:
+    before_model_load()  # the run's own wish (track_video's progress=, --quiet): pipeline/quiet.py
     if _quiet_loads:
         from huggingface_hub import utils as hub_utils
         from transformers.utils import logging as transformers_logging

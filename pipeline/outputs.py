@@ -4,7 +4,9 @@ A file run writes ``<stem>.tracks.json``, ``<stem>.annotated.mp4`` and ``<stem>.
 (:class:`FileLayout`); a live run passes its own layout (``live/outputs.py``: JSON Lines, video
 segments, the MJPEG view), so this module knows nothing of live mode. Both always keep the track table
 (:class:`~promptrack.pipeline.sinks.TrackTable`), whatever else is written, so
-``result.tracks`` never depends on where frames are kept.
+``result.tracks`` never depends on where frames are kept. A file run's sinks see written ids
+numbered 1, 2, 3, ... in order of first appearance (``pipeline/numbering.py``); a layout says
+whether it wants them (``renumbers_ids``: live keeps the associator's).
 
 Example:
     >>> outputs = open_sinks(config, Path("out"), info, ["car"], models={})   # doctest: +SKIP
@@ -20,6 +22,7 @@ from typing import Any, Protocol, Sequence
 
 from .codecs import VideoEncoder, pick_encoder
 from .config import Config, config_to_dict
+from .numbering import WrittenIds
 from .safe_files import close_all, discard_all
 from .signals import shielded
 from .sinks import AnnotatedVideoSink, JsonSink, MotSink, TrackTable
@@ -75,13 +78,18 @@ class Outputs:
 class SinkLayout(Protocol):
     """Which sinks a kind of run opens besides the MOT text: files (below) or live (``live/outputs.py``)."""
 
+    #: Every sink sees ids renumbered 1..N in order of first appearance (:class:`WrittenIds`).
+    renumbers_ids: bool
+
     def open(self, outputs: Outputs, config: Config, out: Path | None, name: str, info: SourceInfo,
              phrases: Sequence[str], models: dict) -> None:
         """Add this layout's sinks to `outputs` (`out` None: no files, but a view may still be served)."""
 
 
 class FileLayout:
-    """A file run: ``<name>.tracks.json`` and ``<name>.annotated.mp4``."""
+    """A file run: ``<name>.tracks.json`` and ``<name>.annotated.mp4``, ids written 1..N."""
+
+    renumbers_ids = True
 
     def open(self, outputs: Outputs, config: Config, out: Path | None, name: str, info: SourceInfo,
              phrases: Sequence[str], models: dict) -> None:
@@ -101,18 +109,22 @@ def open_sinks(config: Config, out: Path | None, info: SourceInfo, phrases: Sequ
                name: str | None = None, extra: Sequence = (), layout: SinkLayout | None = None) -> Outputs:
     """Open the sinks `config.output` asks for in folder `out` (None: no files), named `name`.
 
-    `extra` sinks (e.g. a :class:`~promptrack.pipeline.sinks.ResultSink`) come first. `layout`
+    `extra` sinks (e.g. a :class:`~promptrack.pipeline.sinks.ResultSink`) come first, after the
+    renumbering of ids where the layout asks for it (:class:`WrittenIds`, ahead of every sink). `layout`
     picks the files (default :class:`FileLayout`; live runs pass
     :class:`~promptrack.pipeline.live.outputs.LiveLayout`). If a sink cannot be opened, those
     already open are closed and the error is raised.
     """
+    layout = layout or FileLayout()
     outputs = Outputs()
+    if layout.renumbers_ids:
+        outputs.add(WrittenIds())
     outputs.add(outputs.table)
     for sink in extra:
         outputs.add(sink)
     name = name or info.stem
     try:
-        (layout or FileLayout()).open(outputs, config, out, name, info, phrases, models)
+        layout.open(outputs, config, out, name, info, phrases, models)
         if out is not None and config.output.mot:
             path = out / f"{name}.mot.txt"
             outputs.add(MotSink(path), "mot", path)

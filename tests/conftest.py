@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,32 @@ def tiny_disk_at(folder: Path, size: str):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def _keep_going(signum, frame) -> None:
+    """A stop signal the test run itself had ignored: still nothing happens to the run."""
+
+
+@pytest.fixture
+def stop_signals_handled():
+    """SIGINT, SIGTERM and SIGHUP handled (not ignored) during the test, whatever the test run inherited.
+
+    ``nohup`` starts the run with SIGHUP ignored, and a shell starts a background job (``cmd &``
+    in a script) with SIGINT ignored. The code under test rightly keeps an ignored signal ignored
+    (``pipeline/signals.py``), and a child process inherits an ignored signal; so a test that
+    sends one of them sets a handler first. Ours does nothing (for this process the signal stays
+    harmless), but it is a handler: the code under test watches the signal, and a child process
+    starts with the default action, as from a terminal (Python then raises KeyboardInterrupt on SIGINT).
+    """
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, _keep_going)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

@@ -68,14 +68,36 @@ def test_the_whole_picture_matches_supervisions_annotators():
     ref = np.ascontiguousarray(frame[..., ::-1])
     ref = sv.MaskAnnotator(color_lookup=lookup, opacity=0.45).annotate(ref, d)
     ref = sv.BoxAnnotator(color_lookup=lookup, thickness=2).annotate(ref, d)
-    ref = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4).annotate(ref, d, labels=labels)
+    ref = supervision_labels(ref, d, labels)
     ours = FrameAnnotator(0.45).annotate(frame, d)
     assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
 
 
+def tag_height(label, scale=0.5, pad=4):
+    """Height of supervision's tag for `label`: its lines (an empty one as tall as "Tg") and padding."""
+    import cv2
+
+    lines = label.splitlines() or [""]
+    heights = [cv2.getTextSize(line or "Tg", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][1] for line in lines]
+    return sum(heights) + (len(lines) + 1) * pad
+
+
+def supervision_labels(image, d, labels):
+    """supervision's ``LabelAnnotator`` (``TOP_LEFT``) tag by tag, in order; a tag with no room
+    above its box (ours then hangs below the box's top edge) moved down by its height (``text_offset``)."""
+    for k, label in enumerate(labels):
+        top, height = int(d.xyxy[k, 1]), tag_height(label)
+        offset = (0, 0) if top >= height else (0, height)
+        image = sv.LabelAnnotator(color_lookup=sv.ColorLookup.TRACK, text_scale=0.5, text_padding=4,
+                                  text_offset=offset).annotate(image, d[k:k + 1], labels=[label])
+    return image
+
+
 def test_boxes_and_labels_are_supervisions_pixel_for_pixel():
     """Without masks nothing is blended: the boxes and tags must equal supervision's exactly, for
-    long ids, a two-line name, an empty name, a tag cut by the frame's top and a box past its edge."""
+    long ids, a two-line name, an empty name, a box past the frame's edge, and a box too near the
+    top for its tag, whose tag hangs below the box's top edge (supervision's tag moved down by
+    ``text_offset``)."""
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)
     xyxy = np.array([[10.7, 40.2, 80.9, 100.5], [60, 2, 150, 50], [120, 70, 260, 130], [30, 60, 31, 61]], np.float32)
@@ -85,10 +107,25 @@ def test_boxes_and_labels_are_supervisions_pixel_for_pixel():
     lookup = sv.ColorLookup.TRACK
     ref = np.ascontiguousarray(frame[..., ::-1])
     ref = sv.BoxAnnotator(color_lookup=lookup, thickness=2).annotate(ref, d)
-    ref = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4).annotate(ref, d, labels=labels)
+    ref = supervision_labels(ref, d, labels)
     ours = FrameAnnotator(0.45).annotate(frame, d)
     assert (ours == ref).all()
     assert (ours != frame[..., ::-1]).any(2).sum() > 500  # something was drawn
+
+
+def test_a_tag_of_a_box_at_the_top_edge_is_drawn_inside_the_frame():
+    frame = np.zeros((60, 120, 3), np.uint8)
+    for top in (0, 3, -10):  # at the edge, just below it (no room for the tag), starting above the frame
+        d = sv.Detections(xyxy=np.array([[10, top, 100, 50]], np.float32), tracker_id=np.array([3]),
+                          data={"class_name": np.array(["car"], object)})
+        image = FrameAnnotator().annotate(frame, d)
+        height = tag_height("#3 car")
+        row0 = max(top, 0)
+        tag = image[row0 + 1:row0 + height - 1, 12:40]
+        colour = PALETTE[3].astype(np.uint8)
+        assert (tag == colour).all(2).mean() > 0.5, top  # the tag's fill, in id 3's colour ...
+        assert (tag.min(2) > 200).any(), top  # ... with the white text on it
+        assert not (image[row0 + height + 2:47, 12:40] == colour).all(2).any(), top  # inside the box: nothing
 
 
 def test_scratch_kept_between_frames_of_other_sizes_and_content_changes_nothing():
@@ -105,11 +142,11 @@ def test_nothing_to_draw_gives_the_frame_in_bgr():
     d = detections(masks, [1, 2, 3, 4, 5, 6])[:0]
     assert (FrameAnnotator().annotate(frame, d) == frame[..., ::-1]).all()
     empty = np.zeros((2, 90, 120), bool)  # objects whose masks are empty: their boxes and labels only
-    d = sv.Detections(xyxy=np.array([[10, 10, 40, 40], [50, 20, 80, 60]], np.float32), mask=empty,
+    d = sv.Detections(xyxy=np.array([[10, 30, 40, 60], [50, 40, 80, 80]], np.float32), mask=empty,
                       tracker_id=np.array([1, 2]))
     image = FrameAnnotator().annotate(frame, d)
-    assert (image[25, 25] == frame[25, 25, ::-1]).all()  # inside a box, not painted
-    assert (image[10, 25] == PALETTE[1]).all()  # the box's edge in id 1's colour
+    assert (image[45, 25] == frame[45, 25, ::-1]).all()  # inside a box, not painted
+    assert (image[45, 10] == PALETTE[1]).all()  # the box's edge in id 1's colour
 
 
 def test_ids_beyond_the_palette_wrap_around_and_every_object_is_painted():

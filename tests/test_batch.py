@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,6 +133,18 @@ def test_batch_parser_maps_every_track_video_option():
     assert set(single) == RUN_OPTIONS | mapped, "map the new option in batch/cli.config_values"
 
 
+def test_batch_help_offers_no_live_stream_which_batch_refuses():
+    from promptrack.pipeline.batch.cli import build_batch_parser
+    from promptrack.pipeline.cli import build_parser
+
+    batch, single = (" ".join(p.format_help().split()) for p in (build_batch_parser(), build_parser()))
+    assert "rtsp://" in single and "camera:0" in single and "live for streams" in single
+    assert "rtsp://" not in batch and "camera:0" not in batch and "live for streams" not in batch
+    assert "not a live stream" in batch
+    with pytest.raises(InputError, match="is a stream"):  # as the help says
+        plan_jobs(["rtsp://cam:8554/x"], "person", "out")
+
+
 def test_cli_bad_arguments_exit_2_with_one_line(tmp_path):
     cli = [sys.executable, "-m", "promptrack.pipeline.cli", "batch"]
     out = subprocess.run([*cli, str(tmp_path / "*.mp4"), "--prompt", "car", "-o", str(tmp_path / "o")],
@@ -182,11 +195,22 @@ def test_a_video_that_fails_midway_leaves_its_earlier_outputs_and_no_side_files(
 # ---------------------------------------------------------------- a real local Ray cluster
 
 @pytest.fixture(scope="module")
-def ray_cluster(fake_hub):
-    """One small local Ray cluster (2 CPUs) for every Ray test here; workers inherit HF_HOME (fake hub)."""
+def model_dir(tmp_path_factory):
+    """$PROMPTRACK_MODEL_DIR of the Ray workers: empty (models come from the fake hub) until a test puts a file in."""
+    return tmp_path_factory.mktemp("model-dir")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(fake_hub, model_dir):
+    """One small local Ray cluster (2 CPUs) for every Ray test here; workers inherit HF_HOME (fake hub)
+    and $PROMPTRACK_MODEL_DIR (`model_dir`)."""
     ray = require_module("ray")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # the shared 2 cores may be busy
-    ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    os.environ["PROMPTRACK_MODEL_DIR"] = str(model_dir)
+    try:
+        ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    finally:
+        del os.environ["PROMPTRACK_MODEL_DIR"]  # only the workers see it
     yield ray
     ray.shutdown()
 
@@ -249,6 +273,28 @@ def test_four_clips_and_a_corrupt_file_on_two_workers_then_a_rerun_skips_them(ra
         lines = (out / "dataset.mot" / f"clip{i}.txt").read_text().splitlines()
         assert {int(line.split(",")[0]) for line in lines} <= set(range(1, 5 + i))
     assert not (out / "dataset.mot" / "broken.txt").exists() and not (out / "broken.mot").exists()
+
+
+def test_track_videos_takes_a_detector_name_as_track_video_does(ray_cluster, model_dir, assets, tmp_path):
+    from promptrack.pipeline.batch import track_videos
+
+    shutil.copy(assets / "models" / "yolox_nano.onnx", model_dir / "yolox_nano.onnx")  # where "yolox" looks
+    clip = write_video(tmp_path / "clip.mp4", moving_boxes_frames(4))
+    summary = track_videos(clip, "car", output_dir=tmp_path / "out", workers=1, overrides=TINY, detector="yolox",
+                           progress=False)
+    assert summary.ok, [(v.stem, v.error) for v in summary.videos]
+    assert check_outputs(tmp_path / "out", "clip", 4)["models"]["detector"] == "yolox_nano"
+
+
+def test_rays_messages_about_workers_go_to_stderr_not_into_the_results(ray_cluster, capsys):
+    from promptrack.pipeline.batch.run import ray_cluster as connected
+
+    message = {"lines": ["A worker died or was killed while executing a task by an unexpected system error."],
+               "pid": "raylet", "is_err": False}  # as Ray's driver gets it from the cluster, for stdout
+    with connected() as ray:
+        ray._private.worker.print_to_stdstream(message, ignore_prefix=False)
+    captured = capsys.readouterr()
+    assert "A worker died" in captured.err and "A worker died" not in captured.out
 
 
 def _pid_writing(path_part: str, out: Path) -> int | None:

@@ -161,6 +161,7 @@ def test_offline_without_models_names_file_repo_and_env(synthetic_video, tmp_pat
     assert "PROMPTRACK_MODEL_DIR" in first
 
 
+@pytest.mark.usefixtures("stop_signals_handled")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupt_leaves_playable_video_and_parsable_json(sig, assets, hub_env, tmp_path):
     video = assets / "videos" / "bedroom.mp4"

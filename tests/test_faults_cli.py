@@ -129,6 +129,7 @@ def _wait_for(proc: subprocess.Popen, word: str) -> None:
     pytest.fail(f"never printed {word!r}")
 
 
+@pytest.mark.usefixtures("stop_signals_handled")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_while_models_load_is_one_line_exit_130(sig, assets, synthetic_video, hub_env, tmp_path):
     script = _patched_cli(tmp_path, """
@@ -151,6 +152,7 @@ def test_signal_while_models_load_is_one_line_exit_130(sig, assets, synthetic_vi
     assert side_files(out) == []
 
 
+@pytest.mark.usefixtures("stop_signals_handled")
 def test_signals_while_files_close_leave_both_valid_and_agreeing(assets, synthetic_video, hub_env, tmp_path):
     script = _patched_cli(tmp_path, """
         import promptrack.pipeline.sinks as sinks

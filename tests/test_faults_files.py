@@ -356,6 +356,7 @@ def test_enospc_while_writing_json_is_one_line_and_the_final_name_untouched(tmp_
 
 # ---- signals ---------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("stop_signals_handled")
 def test_signals_inside_a_shield_are_delivered_after_it():
     stop = threading.Event()
     reached_end = False
@@ -368,6 +369,7 @@ def test_signals_inside_a_shield_are_delivered_after_it():
     assert reached_end and stop.is_set()
 
 
+@pytest.mark.usefixtures("stop_signals_handled")
 def test_interrupt_on_signals_turns_sigterm_and_sighup_into_keyboard_interrupt():
     before = signal.getsignal(signal.SIGTERM)  # not always SIG_DFL: another library (Ray) may have set one
     for sig in (signal.SIGTERM, signal.SIGHUP):

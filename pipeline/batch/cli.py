@@ -23,7 +23,7 @@ RUN_OPTIONS = {"input", "prompt", "output", "quiet", "list_detectors", "config",
 
 
 def build_batch_parser() -> argparse.ArgumentParser:
-    p = build_parser()
+    p = build_parser(streams=False)  # batch refuses live streams: its help does not offer them
     p.prog = "track-video batch"
     p.usage = ("track-video batch INPUT [INPUT ...] --prompt PROMPT -o OUT [--workers N] [--gpus-per-worker G] "
                "[--ray-address ADDRESS] [track-video options]")

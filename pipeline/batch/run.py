@@ -37,10 +37,10 @@ from typing import Any, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
-from ..api import prepare_output_dir
+from ..api import as_config, prepare_output_dir, with_detector
 from .jobs import VideoJob, completed_run, plan_jobs
 from .worker import VideoWorker
-from ..config import Config, load_config
+from ..config import Config, DetectorConfig
 from ..errors import ConfigError, PromptrackError
 
 SUMMARY_NAME = "batch_summary.json"
@@ -128,6 +128,7 @@ def track_videos(
     max_attempts: int = 3,
     force: bool = False,
     progress: bool = True,
+    detector: str | os.PathLike | DetectorConfig | None = None,
     **options: Any,
 ) -> BatchSummary:
     """Track every video of `inputs` on Ray workers; returns the summary (also written to the output folder).
@@ -139,6 +140,9 @@ def track_videos(
         output_dir: ``<stem>.tracks.json`` / ``.annotated.mp4`` of each video and ``batch_summary.json``.
         workers: Ray actors, each holding its own models (default: one per GPU, else one per 4 CPUs).
         config, overrides, options: as for :func:`track_video`; they apply to every video.
+        detector: a detector name (``"yolox"``), a model folder, an ``.onnx`` path or a ``DetectorConfig``,
+            as for :func:`track_video` (each worker builds its own; a Detector object or a callable is
+            for :func:`track_video`).
         gpus_per_worker: GPU share of a worker, e.g. 0.5 puts two on a GPU (default: 1 when the cluster
             has GPUs, else 0: CPU workers).
         cpus_per_worker: CPUs reserved per worker (default: the cluster's CPUs shared out, at most 4
@@ -147,10 +151,10 @@ def track_videos(
         max_attempts: runs of one video when workers die during it, before it is reported failed.
         force: track every video again, even those complete from an earlier run.
     """
-    if not isinstance(config, Config):
-        config = load_config(config or "default", overrides, **options)
-    elif overrides or options:
-        raise ValueError("pass overrides with a preset name, not with a Config object")
+    config, own = with_detector(as_config(config, overrides, options), detector)
+    if own is not None:
+        raise ConfigError("track_videos builds the detector on every worker: pass detector= as a name, a model "
+                          "folder, an .onnx path or a DetectorConfig (a Detector object or callable: use track_video)")
     if not config.output.json:
         raise ConfigError("batch needs output.json: the tracks JSON marks a finished video (remove output.json=false)")
     if workers is not None and workers < 1:
@@ -175,7 +179,7 @@ def track_videos(
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="video", desc="videos",
                    disable=not progress, dynamic_ncols=True)
         try:
-            with ray_cluster(ray_address) as ray:
+            with ray_cluster(ray_address, progress) as ray:
                 plan = WorkerPlan.for_cluster(ray.cluster_resources(), config, len(todo), workers,
                                               gpus_per_worker, cpus_per_worker)
                 summary.workers = plan.workers
@@ -227,27 +231,59 @@ class WorkerPlan:
 
 
 @contextmanager
-def ray_cluster(address: str | None = None) -> Iterator[Any]:
+def ray_cluster(address: str | None = None, progress: bool = True) -> Iterator[Any]:
     """The ``ray`` module, connected: a Ray already initialised here, the cluster at `address`, or a
-    local one started for the job (stopped after it)."""
+    local one started for the job (stopped after it).
+
+    Ray's own lines stay out of the results on stdout: its messages about workers ("A worker
+    died ...", which Ray prints on stdout) go to stderr while the job runs; a local cluster takes
+    Ray's default token authentication without its warning on every run; `progress` False shows
+    Ray's errors only."""
     try:
         import ray
     except ImportError:
         raise BatchError("Ray is not installed: pip install 'promptrack[batch]'") from None
-    if ray.is_initialized():  # the caller's Ray (a notebook, tests): used and left as it is
-        yield ray
+    with _ray_messages_on_stderr():
+        if ray.is_initialized():  # the caller's Ray (a notebook, tests): used and left as it is
+            yield ray
+            return
+        local = {"include_dashboard": False} if address is None else {}
+        if address is None:  # what Ray does for a new local cluster, set explicitly: Ray then says nothing of it
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING if progress else logging.ERROR,
+                     **local)
+        except Exception as exc:  # ConnectionError, a raylet that did not start in time...: one line, not a traceback
+            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            raise BatchError(f"cannot connect to {where}: {str(exc).splitlines()[0][:200]} "
+                             "(start a cluster with `ray start --head`, or leave out --ray-address)") from None
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def _ray_messages_on_stderr() -> Iterator[None]:
+    """Ray's driver prints the cluster's messages about this job's workers (``"A worker died or was
+    killed ..."``) on stdout, from a thread, into whatever is printed there; inside the block they
+    go to stderr. Ray has no setting for it: its printing function is wrapped (when this Ray has
+    it under that name; otherwise nothing changes)."""
+    import ray._private.worker as ray_worker
+
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None:
+        yield
         return
-    local = {"include_dashboard": False} if address is None else {}
+
+    def to_stderr(data: dict, *args: Any, **kwargs: Any) -> None:
+        original(dict(data, is_err=True), *args, **kwargs)
+
+    ray_worker.print_to_stdstream = to_stderr
     try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **local)
-    except Exception as exc:  # ConnectionError, a raylet that did not start in time...: one line, not a traceback
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise BatchError(f"cannot connect to {where}: {str(exc).splitlines()[0][:200]} "
-                         "(start a cluster with `ray start --head`, or leave out --ray-address)") from None
-    try:
-        yield ray
+        yield
     finally:
-        ray.shutdown()
+        ray_worker.print_to_stdstream = original
 
 
 class _Scheduler:

@@ -35,6 +35,7 @@ from ..detectors import build_detector
 from ..errors import InputError, PromptrackError
 from ..loop import TrackingPipeline, build_sam2_tracker, find_weights, pick_device
 from ..outputs import open_sinks
+from ..quiet import library_output
 from ..sources import open_source
 
 
@@ -65,8 +66,9 @@ class VideoWorker:
         try:
             self.device = pick_device(config.device)
             find_weights(config)  # every missing model file in one message
-            self.detector = build_detector(config.detector, self.device)
-            self.pristine = build_sam2_tracker(config, self.device)
+            with library_output(progress=False):  # a worker shows no library bars or advisories
+                self.detector = build_detector(config.detector, self.device)
+                self.pristine = build_sam2_tracker(config, self.device)
         except PromptrackError as exc:
             self.error = str(exc)
         except Exception as exc:  # reported as one line by the driver; the batch cannot start

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from ..config import Config
 from ..outputs import Outputs, video_encoder
@@ -28,6 +28,8 @@ class LiveLayout:
     stamps: Callable[[int], Any]  # index -> FrameStamp | None
     clock: Callable[[int], float]  # index -> seconds (monotonic at capture), for segment cuts
     view: Any = None  # an MjpegServer to publish annotated JPEGs to, or None
+    # Live outputs are read while the run goes on and nothing is held back: the associator's ids as they are.
+    renumbers_ids: ClassVar[bool] = False
 
     def open(self, outputs: Outputs, config: Config, out: Path | None, name: str, info: SourceInfo,
              phrases: Sequence[str], models: dict) -> None:
