@@ -146,11 +146,11 @@ def track_video(
         video_encoder(config, stream.info)  # an encoder named that cannot open fails before the models load
 
     with library_output(progress):  # other libraries' bars and warnings: none with progress=False
-        return _run(config, stream, out, phrases, detector, progress, keep_frames)
+        return _run(config, stream, out, phrases, exemplars, visual, detector, progress, keep_frames)
 
 
-def _run(config: Config, stream: Any, out: Path | None, phrases: list[str], detector: DetectorLike | None,
-         progress: bool, keep_frames: bool) -> TrackingResult:
+def _run(config: Config, stream: Any, out: Path | None, phrases: list[str], exemplars: list, visual: Any,
+         detector: DetectorLike | None, progress: bool, keep_frames: bool) -> TrackingResult:
     pipeline = TrackingPipeline(config, detector=detector)
     results = ResultSink()
     info = stream.info

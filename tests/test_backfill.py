@@ -68,8 +68,9 @@ def model_counting_encodes(seed: int):
     torch.manual_seed(seed)
     model = load_sam2_model("configs/sam2.1/sam2.1_hiera_t.yaml", None, "cpu", image_size=64)
     encoded = []
-    forward_image = model.forward_image
-    model.forward_image = lambda image: encoded.append(1) or forward_image(image)
+    trunk = model.image_encoder.trunk
+    forward = trunk.forward
+    trunk.forward = lambda image: encoded.append(1) or forward(image)
     return model, encoded
 
 

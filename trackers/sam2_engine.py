@@ -491,6 +491,7 @@ class SAM2Engine:
     # ------------------------------------------------------------------ memory bounds
     def memory_entries(self) -> dict[int, int]:
         """Frames held per object (conditioning + recent pointers; recent memories are a subset): bounded."""
+        self._flush()
         if self.bank is None:
             return {}
         return {i: len(held["cond"]) + len(held["pointers"]) for i in self.bank.ids
@@ -498,6 +499,7 @@ class SAM2Engine:
 
     def memory_held(self, obj_id: int) -> dict[str, list[int]]:
         """The frames one object's memory slots hold: {"cond": [...], "recent": [...], "pointers": [...]}."""
+        self._flush()
         return self.bank.held(int(obj_id))
 
 

@@ -100,6 +100,7 @@ class StepModel:
         self.query_pos: torch.Tensor | None = None  # (1, HW, C): set from the first frame's sizes
         self.memory_pos: torch.Tensor | None = None  # (HW, mem_dim): the memory's spatial encoding
         self._grid: torch.Tensor | None = None  # RoPE's complex angles of the feature grid
+        self._resize: tuple | None = None  # (size, rows, cols) resizing matrices (half types)
         self._rope: dict = {}
 
     @torch.inference_mode()
@@ -112,6 +113,19 @@ class StepModel:
         self.query_pos = m.image_encoder.neck.position_encoding(top).to(self.dtype).flatten(2).transpose(1, 2)
         probe = m.memory_encoder.out_proj(m.memory_encoder.pix_feat_proj(top))
         self.memory_pos = m.memory_encoder.position_encoding(probe).to(self.dtype)[0].flatten(1).T.contiguous()
+
+    def resize_matrices(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Antialiased bilinear resizing of an h x w image to the input size as (S, h) and (w, S)
+        matrices in the working dtype: F.interpolate's weights, read off identity images once per size."""
+        if self._resize is None or self._resize[0] != (h, w):
+            size = self.image_size
+            rows = F.interpolate(torch.eye(h)[None, None], size=(size, h), mode="bilinear", antialias=True,
+                                 align_corners=False)[0, 0]
+            cols = F.interpolate(torch.eye(w)[None, None], size=(w, size), mode="bilinear", antialias=True,
+                                 align_corners=False)[0, 0]
+            device = self.pixel_scale.device
+            self._resize = ((h, w), rows.to(device, self.dtype), cols.to(device, self.dtype))
+        return self._resize[1], self._resize[2]
 
     def rope(self, frames: int, pointer_tokens: int) -> tuple[Rotary, Rotary]:
         """Rotary tables: the query grid's, and the memory's (`frames` grids, then pointer tokens unrotated).
@@ -132,12 +146,15 @@ def encode(step: StepModel, frame: torch.Tensor) -> list[torch.Tensor]:
     """A frame (H, W, 3) uint8 on the device -> SAM 2's feature maps, (1, C_l, H_l, W_l) per level."""
     m = step.model
     image = frame.permute(2, 0, 1) * step.pixel_scale - step.pixel_shift  # uint8 -> working dtype, normalised
-    if image.shape[-2:] != (step.image_size, step.image_size):
-        # bilinear (antialiased) is linear with weights summing to one: resizing after normalising is the same
+    # bilinear (antialiased) is linear with weights summing to one: resizing after normalising is the same
+    if image.shape[-2:] == (step.image_size, step.image_size):
+        image = image[None]
+    elif step.dtype == torch.float32:
         image = F.interpolate(image[None], size=(step.image_size, step.image_size), mode="bilinear",
                               antialias=True, align_corners=False)
-    else:
-        image = image[None]
+    else:  # the same resize as two matrix products in the working dtype (no antialiased kernel for half types)
+        rows, cols = step.resize_matrices(*image.shape[-2:])
+        image = (rows @ image @ cols)[None]
     encoder = m.image_encoder
     feats = _fpn(encoder.neck, encoder.trunk(image))
     if encoder.scalp > 0:
@@ -326,9 +343,12 @@ def prompt_masks(step: StepModel, feats: list[torch.Tensor], masks: torch.Tensor
     size = step.image_size
     resized = F.interpolate(masks[:, None].to(torch.float32), size=(size, size), mode="bilinear",
                             align_corners=False, antialias=True)
-    binary = (resized >= 0.5).to(step.dtype)  # prompts only: the casts here are not a frame's
-    high = binary * 20.0 - 10.0  # sigmoid(-10) ~ 0: SAM 2's out_scale and out_bias
+    # in float32 (antialiased resizing has no half-type kernel everywhere), then the working dtype:
+    # prompts only, these casts are not a frame's
+    high = torch.where(resized >= 0.5, 10.0, -10.0)  # sigmoid(-10) ~ 0: SAM 2's out_scale and out_bias
     low = F.interpolate(high, size=(size // 4, size // 4), mode="bilinear", align_corners=False, antialias=True)
+    binary = (resized >= 0.5).to(step.dtype)
+    high, low = high.to(step.dtype), low.to(step.dtype)
     top = feats[-1]
     pix_feat = (top + m.no_mem_embed.view(1, -1, 1, 1)).expand(rows, -1, -1, -1)
     _, dense = m.sam_prompt_encoder(points=None, boxes=None, masks=m.mask_downsample(binary))
