@@ -159,3 +159,14 @@ def test_other_threads_are_not_counted():
         worker.start()
         worker.join()
     assert tally.launches == 0 and tally.syncs == []
+
+
+def test_cost_model_recovers_its_constants():
+    from gpucount.costmodel import CostModel
+
+    c, p = 15e-6, 200e12
+    anchors = [(launches, flops, 0, launches * c + flops / p) for launches, flops in
+               ((1400, 1e12), (1500, 4e12), (1450, 12e12))]
+    model = CostModel.fit(anchors, bandwidth=25e9)
+    assert abs(model.launch_s - c) < 1e-9 and abs(model.flops_per_s / p - 1) < 1e-6
+    assert max(abs(r) for r in model.residuals) < 1e-9

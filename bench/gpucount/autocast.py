@@ -3,8 +3,10 @@ float32, which at the widest input type, and its cache of cast weights.
 
 The lists are CUDA autocast's (torch/amp docs, "CUDA Ops that can autocast to float16/float32",
 and ``aten/src/ATen/autocast_mode.cpp``), written with the names of the ATen operators a dispatch
-mode sees, i.e. after composite operators decomposed (``linear`` -> ``t`` + ``addmm``,
-``layer_norm`` -> ``native_layer_norm``, ``softmax`` -> ``_softmax``). A weight cast to the lower
+mode sees: the composite ones (``linear``, ``conv2d``, ``layer_norm``: whole under inference_mode)
+and what they decompose into (``linear`` -> ``t`` + ``addmm``, ``layer_norm`` ->
+``native_layer_norm``), so a composite is cast once, where CUDA autocast casts it, and its parts
+then find their inputs cast already. A weight cast to the lower
 precision (a leaf float32 tensor that requires grad: a module parameter) is cached while the
 outermost autocast context is open; leaving it clears the cache, so a context entered per frame
 casts every weight again every frame.
@@ -23,7 +25,8 @@ import torch
 
 LOWER = frozenset({
     "mm", "addmm", "bmm", "baddbmm", "addbmm", "addmv", "addr", "mv", "dot", "vdot", "linalg_vecdot",
-    "convolution", "_convolution", "conv_tbc", "_prelu_kernel", "prelu", "matmul", "linear", "einsum",
+    "convolution", "_convolution", "conv_tbc", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d", "chain_matmul", "linalg_multi_dot", "_prelu_kernel", "prelu", "matmul", "linear", "einsum",
     "scaled_dot_product_attention", "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
     "_scaled_dot_product_flash_attention_for_cpu", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell",
@@ -31,6 +34,8 @@ LOWER = frozenset({
 FP32 = frozenset({
     "acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt",
     "sinh", "tan", "pow", "softplus", "native_layer_norm", "native_group_norm", "_softmax", "_log_softmax",
+    "layer_norm", "group_norm", "softmax", "log_softmax", "softmin", "cdist", "pdist", "cross_entropy_loss",
+    "binary_cross_entropy", "nll_loss", "nll_loss2d", "cosine_embedding_loss",
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
     "_upsample_nearest_exact2d", "_upsample_nearest_exact3d", "upsample_linear1d", "upsample_bilinear2d",
     "_upsample_bilinear2d_aa", "upsample_trilinear3d", "upsample_bicubic2d", "_upsample_bicubic2d_aa",

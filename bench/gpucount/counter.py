@@ -42,6 +42,7 @@ from .flops import op_flops, sdpa_flops
 from .placement import Placement
 from .shapes import run_shapes_only
 
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 _HERE = str(Path(__file__).resolve().parent)
 _FACTORIES = frozenset({torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.linspace,
@@ -118,6 +119,18 @@ class Counter:
         finally:
             self.current = outer
 
+    def start(self, label: str) -> Tally:
+        """A new tally for everything from now on (until the next ``start`` or ``switch``)."""
+        tally = Tally(label)
+        self.tallies.append(tally)
+        self.current = tally
+        return tally
+
+    def switch(self, tally: Tally) -> Tally:
+        """Count into `tally` from now on; returns the tally counted into until now."""
+        outer, self.current = self.current, tally
+        return outer
+
     # ------------------------------------------------------------------ where and what
     def where(self) -> str:
         frame = sys._getframe(1)
@@ -158,12 +171,11 @@ class Counter:
             out = run_shapes_only(func, args, kwargs)
         else:
             out = func(*args, **kwargs)
-        inputs = [x for x in tree_flatten((args, kwargs))[0] if isinstance(x, torch.Tensor)]
+        inputs = _tensors(args) + _tensors(kwargs.values())
         host = (self.places.all_host(inputs) if inputs else False) or aten.name(func) in ("lift_fresh", "lift")
         if host:
-            for x in tree_flatten(out)[0]:
-                if isinstance(x, torch.Tensor):
-                    self.places.set_host(x)
+            for x in _tensors(out if isinstance(out, (tuple, list)) else (out,)):
+                self.places.set_host(x)
         if aten.is_view(func) and isinstance(out, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
             base = args[0]
             if isinstance(base, torch.nn.Parameter) or id(base) in self._view_of:
@@ -264,6 +276,17 @@ class Counter:
         return tree_map(cast, args), tree_map(cast, kwargs)
 
 
+def _tensors(values) -> list[torch.Tensor]:
+    """The tensors among `values`, one level of lists/tuples opened (ATen arguments are no deeper)."""
+    out = []
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.extend(x for x in value if isinstance(x, torch.Tensor))
+    return out
+
+
 def _short(path: str) -> str:
     """A readable path: relative to the repository or to site-packages."""
     p = Path(path)
@@ -289,6 +312,13 @@ class _Dispatch(TorchDispatchMode):
         dtype = counter.autocast.active()
         if dtype is not None:
             args, kwargs = counter.apply_autocast(func, args, kwargs, dtype)
+        if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE):
+            # Under inference_mode a composite operator (linear, conv2d, layer_norm, normalize...)
+            # reaches this mode whole: count the operators it is made of, as a grad-mode run would.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         out, inputs, host = counter.run(func, args, kwargs)
         counter.account(func, args, kwargs, out, inputs, host)
         return out
