@@ -26,8 +26,14 @@ FLOPs / P + bytes / BW, c and P fitted on the one measured H100 run (older engin
 4.2 FPS at 1 / 16 / 64 objects, SAM 2.1 small at 1024 px in bf16, assumed), eager and with the
 launches replayed from a CUDA graph (1-2 us each).
 
+Each measurement runs in its own process; ``--jobs N`` runs N at once, ``--keep DIR`` keeps each
+result and reuses it on a later run with the same settings (a long grid survives an interruption).
+The reference is counted directly up to ``--reference-direct`` objects born together and by its
+exact per-object formula beyond (checked against the counted rows: ``reference_linear_check``).
+
     python bench/gpu_counts.py                       # the grid: 1 4 16 64 128 objects + 16 staggered
     python bench/gpu_counts.py --objects 1 16 --json
+    python bench/gpu_counts.py --jobs 4 --keep /tmp/counts --json > counts.json
     python bench/gpu_counts.py --e2e                 # the whole tracking loop (bench/gpu_counts_e2e.py)
 """
 
@@ -300,10 +306,11 @@ def _linear(one: dict, two: dict, objects: int) -> dict:
 
 def grid(args) -> tuple[list[dict], dict]:
     cases = [(n, False) for n in args.objects] + ([(args.stagger, True)] if args.stagger else [])
+    cases_of = {m: [(n, st) for n, st in cases if not st or m in args.stagger_methods] for m in args.methods}
     direct = lambda m, n, st: m == "engine" or st or n <= args.reference_direct  # noqa: E731
     jobs = []
     for method in args.methods:
-        for objects, staggered in cases:
+        for objects, staggered in cases_of[method]:
             if direct(method, objects, staggered):
                 jobs.append((method, objects, staggered, args.image_size, False))
             if method == "engine" or staggered:
@@ -317,7 +324,7 @@ def grid(args) -> tuple[list[dict], dict]:
     measured = dict(zip(jobs, run_all(jobs, args)))
     rows = []
     for method in args.methods:
-        for objects, staggered in cases:
+        for objects, staggered in cases_of[method]:
             small = (method, objects, staggered, args.image_size, False)
             if small in measured:
                 row = dict(measured[small])
@@ -353,15 +360,18 @@ def grid(args) -> tuple[list[dict], dict]:
 def cost_model(rows: list[dict]) -> tuple[CostModel, list[dict]]:
     """Fit c and P on the engine rows matching the H100 anchors; estimate every row."""
     engine = {r["objects"]: r for r in rows if r["method"] == "engine" and r["births"] == "all on frame 0"}
-    anchors = [(engine[n]["launches"], engine[n]["flops"], engine[n]["h2d_bytes"] + engine[n]["d2h_bytes"],
+    # at the anchors' size: Hiera pads its token grid to whole windows only at some sizes, so a
+    # few launches (pads, copies) depend on the size; the counts at 1024 px are those of the anchors
+    anchors = [(engine[n]["launches_at_full_size"], engine[n]["flops"], engine[n]["h2d_bytes"] + engine[n]["d2h_bytes"],
                 1.0 / fps) for n, fps in H100_ENGINE_FPS.items() if n in engine]
     if len(anchors) < 2:
         raise SystemExit(f"the cost model needs engine rows at {sorted(H100_ENGINE_FPS)} objects (--objects)")
     model = CostModel.fit(anchors, PCIE_BYTES_PER_S)
     for row in rows:
         moved = row["h2d_bytes"] + row["d2h_bytes"]
-        eager = model.seconds(row["launches"], row["flops"], moved)
-        graph = [model.seconds(row["launches"], row["flops"], moved, launch_s=c) for c in GRAPH_LAUNCH_S]
+        launches = row["launches_at_full_size"]
+        eager = model.seconds(launches, row["flops"], moved)
+        graph = [model.seconds(launches, row["flops"], moved, launch_s=c) for c in GRAPH_LAUNCH_S]
         row["h100_estimate"] = {"eager_ms": round(1000 * eager, 2), "eager_fps": round(1 / eager, 1),
                                 "graph_ms": [round(1000 * g, 2) for g in graph[::-1]],
                                 "graph_fps": [round(1 / g, 1) for g in graph[::-1]]}
@@ -394,14 +404,15 @@ def hardware() -> dict:
 def table(report: dict) -> str:
     lines = [f"GPU cost per steady-state frame, counted on the CPU (commit {report['commit']}); "
              f"counts at {report['config']['image_size']} px, FLOPs and bytes at {report['config']['flops_size']} px",
-             f"{'method':<10}{'objects':>8}{'births':>10}{'ops':>9}{'launches':>10}{'syncs':>7}{'casts':>7}"
+             "launches at the counting size and at --flops-size (shape-only); the H100 estimate uses the latter",
+             f"{'method':<10}{'objects':>8}{'births':>10}{'ops':>9}{'launches':>10}{'@1024':>7}{'syncs':>7}{'casts':>7}"
              f"{'ac casts':>9}{'cast MB':>9}{'H2D kB':>9}{'D2H kB':>9}{'TFLOP':>8}{'breaks':>7}"
              f"{'H100 eager':>12}{'H100 graph':>14}"]
     for r in report["rows"]:
         e = r["h100_estimate"]
         lines.append(
             f"{r['method']:<10}{r['objects']:>8}{'stagger' if 'k' in r['births'] else 'frame 0':>10}"
-            f"{r['op_calls']:>9.0f}{r['launches']:>10.0f}{r['syncs']:>7.1f}{r['casts']:>7.0f}{r['autocast_casts']:>9.0f}"
+            f"{r['op_calls']:>9.0f}{r['launches']:>10.0f}{r['launches_at_full_size']:>7.0f}{r['syncs']:>7.1f}{r['casts']:>7.0f}{r['autocast_casts']:>9.0f}"
             f"{(r['cast_bytes'] + r['autocast_cast_bytes']) / 1e6:>9.1f}{r['h2d_bytes'] / 1e3:>9.0f}"
             f"{r['d2h_bytes'] / 1e3:>9.0f}{r['flops'] / 1e12:>8.3f}{str(r.get('graph_breaks', '-')):>7}"
             f"{e['eager_fps']:>8.1f} FPS{e['graph_fps'][0]:>7.1f}-{e['graph_fps'][1]:.1f} FPS")
@@ -426,6 +437,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 4, 16, 64, 128])
     p.add_argument("--stagger", type=int, default=16, help="objects of the staggered row (0: none)")
+    p.add_argument("--stagger-methods", nargs="+", default=["engine", "reference"], choices=["engine", "reference"],
+                   help="methods with a staggered row (the reference's is the slowest run of the grid)")
     p.add_argument("--image-size", type=int, default=64, help="image (and video) size of the counting runs")
     p.add_argument("--flops-size", type=int, default=1024, help="image (and video) size of the FLOPs and bytes")
     p.add_argument("--warmup", type=int, default=8, help="frames before the counted ones (objects born on frame 0)")
@@ -477,7 +490,9 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_size_check:
         report["size_check"] = size_check(args, extra["measured"])
     report["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(report, indent=1) if args.json else table(report))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    print(table(report), file=sys.stderr if args.json else sys.stdout)
     return report
 
 

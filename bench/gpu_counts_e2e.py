@@ -347,7 +347,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     report = run(args)
-    print(json.dumps(report, indent=1) if args.json else table(report))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    print(table(report), file=sys.stderr if args.json else sys.stdout)
     return report
 
 

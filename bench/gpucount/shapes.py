@@ -3,8 +3,9 @@
 For counting FLOPs at full size on a small CPU: every shape, and so every FLOP and every
 launch of a code path that does not branch on values, is the real one, but no arithmetic is
 done. Views still run for real (they alias their input), small results are computed for real
-(their values may steer Python code: indices, counts), and an operator without a meta kernel
-runs for real on whatever values its inputs hold.
+(their values may steer Python code: indices, counts) unless the values they read are out of
+range (then uninitialised too), and an operator without a meta kernel runs for real on whatever
+values its inputs hold.
 
 Example:
     >>> import torch
@@ -39,7 +40,10 @@ def run_shapes_only(func, args: tuple, kwargs: dict):
         return func(*args, **kwargs)
     outs = [x for x in tree_flatten(meta_out)[0] if isinstance(x, torch.Tensor)]
     if sum(x.numel() for x in outs) <= SMALL:
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except (RuntimeError, IndexError):  # values no real run would hold (an index never computed)
+            pass
     if func._schema.is_mutable:  # in place: the (unchanged) input is the result
         return args[0]
     return tree_map(_materialise, meta_out)
