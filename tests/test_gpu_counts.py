@@ -170,3 +170,27 @@ def test_cost_model_recovers_its_constants():
     model = CostModel.fit(anchors, bandwidth=25e9)
     assert abs(model.launch_s - c) < 1e-9 and abs(model.flops_per_s / p - 1) < 1e-6
     assert max(abs(r) for r in model.residuals) < 1e-9
+
+
+def test_e2e_numpy_counter_sees_functions_and_methods_by_site():
+    import sys as _sys
+
+    from gpu_counts_e2e import NumpyCalls, numpy_functions_seen
+
+    class Frames:  # what numpy_functions_seen reads: the counted frame's recorder
+        numpy_now = NumpyCalls(mask_pixels=64)
+
+    packed = np.zeros(8, dtype=np.uint8)
+    with numpy_functions_seen(Frames):
+        _sys.setprofile(Frames.numpy_now.profile)
+        try:
+            masks = np.unpackbits(packed).reshape(1, 8, 8)  # marker: unpack
+            small = np.zeros(4).astype(bool)  # marker: small
+        finally:
+            _sys.setprofile(None)
+    assert masks.shape == (1, 8, 8) and small.shape == (4,)
+    big = Frames.numpy_now.mask_sized
+    assert big[f"np.unpackbits @ {_line_of('marker: unpack')}"] == 1
+    assert big[f"ndarray.reshape @ {_line_of('marker: unpack')}"] == 1
+    assert not any(_line_of("marker: small") in site for site in big)
+    assert Frames.numpy_now.calls[f"ndarray.astype @ {_line_of('marker: small')}"] == 1
