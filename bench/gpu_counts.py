@@ -309,7 +309,7 @@ def _linear(one: dict, two: dict, objects: int) -> dict:
     row["sync_sites"] = {site: round(one["sync_sites"].get(site, 0) + (objects - 1) * (
         two["sync_sites"].get(site, 0) - one["sync_sites"].get(site, 0)), 2)
         for site in {**one["sync_sites"], **two["sync_sites"]}}
-    row.update(steady=one["steady"] and two["steady"], top_launches={}, graph_breaks=None)
+    row.update(steady=one["steady"] and two["steady"], top_launches={})
     return row
 
 
@@ -421,7 +421,7 @@ def table(report: dict) -> str:
             f"{r['method']:<10}{r['objects']:>8}{'stagger' if 'k' in r['births'] else 'frame 0':>10}"
             f"{r['op_calls']:>9.0f}{r['launches']:>10.0f}{r['launches_at_full_size']:>7.0f}{r['syncs']:>7.1f}{r['casts']:>7.0f}{r['autocast_casts']:>9.0f}"
             f"{(r['cast_bytes'] + r['autocast_cast_bytes']) / 1e6:>9.1f}{r['h2d_bytes'] / 1e3:>9.0f}"
-            f"{r['d2h_bytes'] / 1e3:>9.0f}{r['flops'] / 1e12:>8.3f}{str(r.get('graph_breaks', '-')):>7}"
+            f"{r['d2h_bytes'] / 1e3:>9.0f}{r['flops'] / 1e12:>8.3f}{str(r.get('graph_breaks') or '-'):>7}"
             f"{e['eager_fps']:>8.1f} FPS{e['graph_fps'][0]:>7.1f}-{e['graph_fps'][1]:.1f} FPS")
     m = report["cost_model"]
     lines.append(f"cost model: c = {m['launch_us']:.2f} us/launch, P = {m['tflops']:.0f} TFLOP/s, "
@@ -434,6 +434,9 @@ def table(report: dict) -> str:
                  + ("equal: they do not depend on the image size" if check["equal"]
                     else f"DIFFER: {[c for c in check['checks'] if not c['equal']]}")
                  + "; launches " + ", ".join(f"{c['launches'][0]:.0f} vs {c['launches'][1]:.0f}" for c in check["checks"]))
+    for n, check in report["reference_linear_check"].items():
+        lines.append(f"reference formula C(1) + (N-1)*(C(2)-C(1)) checked at {n} objects: "
+                     + ", ".join(f"{k} {v['formula']:g} vs {v['counted']:g} counted" for k, v in check.items()))
     for r in report["rows"]:
         if r["sync_sites"]:
             lines.append(f"syncs, {r['method']} {r['objects']} objects ({r['births']}): "
