@@ -35,6 +35,8 @@ in N from 2 objects on; ``reference_linear_check`` shows how the line through 1 
 misses the counted rows).
 
     python bench/gpu_counts.py                       # the grid: 1 4 16 64 128 objects + 16 staggered
+                                                     # (~25 measurements, one process each)
+    python bench/gpu_counts.py --objects 1 16 --stagger 0 --methods engine    # a quick look
     python bench/gpu_counts.py --objects 1 16 --json
     python bench/gpu_counts.py --jobs 4 --keep /tmp/counts --json > counts.json
     python bench/gpu_counts.py --e2e                 # the whole tracking loop (bench/gpu_counts_e2e.py)
@@ -462,7 +464,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=8, help="frames before the counted ones (objects born on frame 0)")
     p.add_argument("--frames", type=int, default=2, help="steady-state frames counted per row")
     p.add_argument("--methods", nargs="+", default=["engine", "reference"], choices=["engine", "reference"])
-    p.add_argument("--reference-direct", type=int, default=16,
+    p.add_argument("--reference-direct", type=int, default=4,
                    help="the reference is counted directly up to this many objects born together; beyond, by "
                         "its exact per-object formula from 1 and 2 objects (checked against the counted rows)")
     p.add_argument("--keep", metavar="DIR", help="keep each measurement's result in DIR and reuse it when there")
