@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_map
 
 from . import aten
@@ -360,7 +360,8 @@ class _Function(TorchFunctionMode):
                 counter.sync(".cpu()", aten.nbytes(tensor))
             out = func(*args, **kwargs)
             if counter.shapes_only:  # uninitialised values must not reach the host (NaN boxes...)
-                out = torch.zeros_like(out)
+                with _disable_current_modes():  # really zeros, not a shape-only result
+                    out = torch.zeros_like(out)
             elif out is tensor:
                 out = torch.ops.aten.alias.default(tensor)
             places.set_host(out)
