@@ -103,13 +103,15 @@ def counting_as_on_cuda(**options):
 
     # older engines upload their memory layout through their own pinned helper (a fact of that code)
     pinned = [transfer.upload] + [f for f in (vars(sam2_memory).get("_to_device"),) if f is not None]
-    original = masks.to_host
-    masks.to_host = functools.partial(original, pack=True)
+    original = vars(masks).get("to_host")  # older engines: their host copy packs only on a GPU
+    if original is not None:
+        masks.to_host = functools.partial(original, pack=True)
     try:
         with count(nonblocking_uploads=pinned, skip_files=[transfer.__file__], **options) as counter:
             yield counter
     finally:
-        masks.to_host = original
+        if original is not None:
+            masks.to_host = original
 
 
 def _model(image_size: int):
@@ -188,7 +190,8 @@ def graph_breaks(engine) -> int | str:
         return "n/a"
     import torch._dynamo
 
-    explained = torch._dynamo.explain(engine.static_step)(*engine.last_step_inputs())
+    with torch.inference_mode():  # the engine's tensors are inference tensors
+        explained = torch._dynamo.explain(engine.static_step)(*engine.last_step_inputs())
     return int(explained.graph_break_count)
 
 

@@ -11,7 +11,9 @@ the frame loop):
 - :class:`BackfillTracker`: carry objects born now back over earlier, not yet written frames;
 - :class:`AppearanceTracker`: appearance vectors per track and per detection box, for re-identification;
 - :class:`DeviceMaskTracker`: the current frame's masks as a tensor on the tracker's device, so a
-  consumer (a GPU painter) can use them without a host round trip.
+  consumer (a GPU painter) can use them without a host round trip;
+- :class:`RestartableTracker`: a new tracker in the state of a new one, sharing the weights (a
+  batch worker starts every video afresh without loading the model again).
 
 Example:
     >>> import numpy as np
@@ -89,6 +91,14 @@ class DeviceMaskTracker(Protocol):
 
     def device_masks(self) -> "torch.Tensor":
         """(N, H, W) bool masks at video size on the tracker's device, in ``current().tracker_id`` order."""
+
+
+@runtime_checkable
+class RestartableTracker(Protocol):
+    """A mask tracker that can start over cheaply: same weights, no objects, no frames seen."""
+
+    def fresh(self) -> MaskTracker:
+        """A new tracker in the state this one was in when built, sharing its weights."""
 
 
 def mask_areas(detections: sv.Detections) -> np.ndarray:

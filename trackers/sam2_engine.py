@@ -109,6 +109,8 @@ class SAM2Engine:
         self.dtype = dtype
         self.max_cond_frames = max(1, int(max_cond_frames))
         self.feature_cache = max(0, int(feature_cache))
+        self._options = {"max_cond_frames": max_cond_frames, "fill_hole_area": fill_hole_area,
+                         "feature_cache": feature_cache, "compile": compile}
         self.compile = compile_mode(compile, self.device)
         self.net = StepModel(model, dtype, video_hw=(0, 0), fill_hole_area=fill_hole_area)
         self.image_size = self.net.image_size
@@ -132,6 +134,10 @@ class SAM2Engine:
         self._detections: sv.Detections | None = None
         self._last_inputs: tuple | None = None
         self._forward = self._build_forward()
+
+    def fresh(self) -> "SAM2Engine":
+        """A new engine with this one's settings, sharing its weights (already in the working dtype)."""
+        return SAM2Engine(self.net.model, self.device, self.dtype, **self._options)
 
     # ------------------------------------------------------------------ protocol
     @property

@@ -300,6 +300,13 @@ def _short(path: str) -> str:
         return path
 
 
+def _kernel_on_cuda(func) -> bool:
+    """Composite overloads that CUDA runs as one kernel: ``upsample_*.vec`` (``F.interpolate``) reaches
+    the CUDA upsampling kernel, while its Python decomposition (torch._decomp) computes index tables
+    with float/int conversions and a float32 round trip that no CUDA run makes."""
+    return aten.name(func).startswith(("upsample_", "_upsample_"))
+
+
 class _Dispatch(TorchDispatchMode):
     def __init__(self, counter: Counter) -> None:
         super().__init__()
@@ -312,7 +319,7 @@ class _Dispatch(TorchDispatchMode):
         dtype = counter.autocast.active()
         if dtype is not None:
             args, kwargs = counter.apply_autocast(func, args, kwargs, dtype)
-        if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE):
+        if torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), _COMPOSITE) and not _kernel_on_cuda(func):
             # Under inference_mode a composite operator (linear, conv2d, layer_norm, normalize...)
             # reaches this mode whole: count the operators it is made of, as a grad-mode run would.
             with self:

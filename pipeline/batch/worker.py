@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from ...trackers.base import RestartableTracker
+
 from ..api import _model_names
 from .jobs import VideoJob
 from ..config import Config
@@ -43,9 +45,12 @@ from ..sources import open_source
 def fresh_tracker(pristine: Any) -> Any:
     """A new mask tracker in the state `pristine` is in (never stepped), sharing its weights.
 
-    ``copy.deepcopy`` with the tracker's torch modules and tensors pre-seeded in its memo copies
-    only the per-video state, so every video starts clean without reading the weights again.
+    A tracker that can start over says so (``RestartableTracker.fresh``); any other is copied with
+    ``copy.deepcopy``, its torch modules and tensors pre-seeded in the memo, so only the per-video
+    state is copied and every video starts clean without reading the weights again.
     """
+    if isinstance(pristine, RestartableTracker):
+        return pristine.fresh()
     shared = {id(v): v for v in vars(pristine).values() if isinstance(v, (torch.nn.Module, torch.Tensor))}
     return copy.deepcopy(pristine, shared)
 
