@@ -135,6 +135,11 @@ class SAM2Engine:
         self._last_inputs: tuple | None = None
         self._forward = self._build_forward()
 
+    @property
+    def model(self) -> torch.nn.Module:
+        """The SAM 2 model the engine runs (its weights in the working dtype)."""
+        return self.net.model
+
     def fresh(self) -> "SAM2Engine":
         """A new engine with this one's settings, sharing its weights (already in the working dtype)."""
         return SAM2Engine(self.net.model, self.device, self.dtype, **self._options)
