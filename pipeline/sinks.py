@@ -137,8 +137,13 @@ class AnnotatedVideoSink:
         video_frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         video_frame.pts = self._pts
         self._pts += 1
-        for packet in self.stream.encode(video_frame):
-            self.container.mux(packet)
+        try:
+            for packet in self.stream.encode(video_frame):
+                self.container.mux(packet)
+        except OSError as exc:  # a full disk while writing: one line, as at close (the run drops its files)
+            if exc.errno in _FULL:
+                raise output_error(self.path, exc) from None
+            raise
 
     def close(self) -> None:
         """Finish the video (playable up to the last frame written) and give it its final name."""
