@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,8 +58,11 @@ def runs(tmp_path: Path, *progress: str) -> dict[str, str]:
     """stderr of each run (keyed "progress True" / "progress False", numbered when repeated)."""
     script = tmp_path / "chatty.py"
     script.write_text(SCRIPT)
+    # A fresh process with the libraries' own defaults: an in-process `track-video --quiet` earlier in
+    # the test session sets TRANSFORMERS_VERBOSITY / HF_HUB_DISABLE_PROGRESS_BARS in this process's env.
+    env = {k: v for k, v in os.environ.items() if k not in ("TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")}
     done = subprocess.run([sys.executable, str(script), str(tmp_path), *progress], capture_output=True, text=True,
-                          timeout=600, cwd=Path(__file__).parent)
+                          timeout=600, cwd=Path(__file__).parent, env=env)
     assert done.returncode == 0, done.stderr
     parts = done.stderr.split("=== ")
     assert parts[-1].strip() == "restored True"  # a notebook keeps its own settings after the runs
