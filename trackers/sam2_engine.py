@@ -133,7 +133,7 @@ class SAM2Engine:
         self._pending: list[_Prompt] = []
         self._detections: sv.Detections | None = None
         self._last_inputs: tuple | None = None
-        self._forward = self._build_forward()
+        self._build_forward()
 
     @property
     def model(self) -> torch.nn.Module:
@@ -418,7 +418,7 @@ class SAM2Engine:
             wrap = _compiler(options)
         self._encode, self._track = wrap(encode), wrap(track)
         self._prompt_boxes_fn, self._prompt_masks_fn = wrap(prompt_boxes), wrap(prompt_masks)
-        return wrap(forward)
+        self._forward = wrap(forward)
 
     def _run(self, fn: Callable, *args):
         """Call a step function; a CUDA-graph replay's outputs are overwritten by the next replay, so
