@@ -29,8 +29,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..trackers.association import AssociationParams, Associator
-from ..trackers.base import AppearanceTracker, BackfillTracker, MaskTracker, mask_areas
+from ..trackers.base import (AppearanceTracker, BackfillTracker, MaskFrameTracker, MaskTracker, mask_areas,
+                             unpack_masks)
 from ..trackers.cadence import DetectionCadence
+from ..trackers.mask_frame import HostMasks, MaskFrame
 from ..trackers.plan import apply_plan
 from .checkpoints import check_file
 from .config import Config
@@ -89,7 +91,8 @@ def build_sam2_tracker(config: Config, device: str) -> MaskTracker:
                       max_cond_frames=config.tracker.max_cond_frames, fill_hole_area=config.tracker.fill_hole_area,
                       # back-fill reads the look-back frames' image features from this cache (no re-encoding);
                       # it may wait a detection period for a newborn's verdict (TrackingPipeline._backfill_confirmed)
-                      feature_cache=backfill_reach(config), compile=config.tracker.compile)
+                      feature_cache=backfill_reach(config), compile=config.tracker.compile,
+                      packed_masks=True)  # unpacked by the writer thread (TrackingPipeline.run), not here
 
 
 def backfill_waits_for_verdict(config: Config) -> bool:
@@ -134,6 +137,8 @@ class TrackingPipeline:
         self.tracker = tracker if tracker is not None else build_sam2_tracker(config, self.device)
         self.backfiller = self.tracker if isinstance(self.tracker, BackfillTracker) else None
         self.appearance = self.tracker if isinstance(self.tracker, AppearanceTracker) else None
+        # what the associator reads of the masks, measured where they are (else counted here, on the host)
+        self.measurer = self.tracker if isinstance(self.tracker, MaskFrameTracker) else None
         a = config.association
         self.associator = Associator(AssociationParams.from_config(a))
         self.cadence = DetectionCadence(every=config.detect_every, on_lost=a.detect_on_lost,
@@ -200,7 +205,8 @@ class TrackingPipeline:
         # the bar also says, after the first frames, when a CPU run will be long
         bar = TrackingBar(len(source) or None, self.device, self.config.detect_every, disable=not progress)
         frames = Prefetcher(source, depth=prefetch)
-        writer = Writer(sinks, depth=write_behind)
+        # a tracker may hand masks over packed: the writer thread unpacks them, off the tracking thread
+        writer = Writer(sinks, depth=write_behind, prepare=lambda image, dets: unpack_masks(dets, np.shape(image)[:2]))
         start = source.start
         try:
             try:
@@ -259,14 +265,14 @@ class TrackingPipeline:
         with self.times.timed("track"):
             detections = self.tracker.step(index, frame)
         with self.times.timed("associate"):
-            masks = _masks_by_id(detections)
+            masks = self._mask_frame(detections)
             # Optional appearance (SAM 2 features pooled per object / per box); None: position only.
             track_emb = self.appearance.track_embeddings() if self.appearance is not None else None
             ended = self.associator.observe(index, masks, track_emb)  # ended + merged duplicates
             if ended:
                 self.tracker.remove(ended)
                 detections = self.tracker.current()
-                masks = _masks_by_id(detections)
+                masks = self._mask_frame(detections)
             shown = int(np.count_nonzero(mask_areas(detections) >= self.config.association.min_mask_area))
             due = self.cadence(offset, masks=shown, lost=self.associator.lost_on_last_frame)
         keyframe = due or early
@@ -281,6 +287,14 @@ class TrackingPipeline:
                     if changed:
                         detections = self.tracker.current()
         return self._finish(detections, keyframe, phrases, seconds), births
+
+    def _mask_frame(self, detections: sv.Detections) -> MaskFrame:
+        """The current masks as the associator reads them: the tracker's own measure, else counted on the host."""
+        if self.measurer is not None:
+            return self.measurer.mask_frame()
+        if not len(detections):
+            return HostMasks({})
+        return HostMasks({int(i): m for i, m in zip(detections.tracker_id, detections.mask)})
 
     def _start_detect(self, frame: np.ndarray, phrases: VisualPrompt) -> Future:
         if self._detect_pool is None:
@@ -308,7 +322,7 @@ class TrackingPipeline:
                     tqdm.write(f"warning: keyframe {index} skipped: {exc}", file=sys.stderr)
                 return None
 
-    def _associate(self, index: int, masks: dict[int, np.ndarray], found: sv.Detections,
+    def _associate(self, index: int, masks: MaskFrame, found: sv.Detections,
                    track_emb: dict | None) -> tuple[list[int], bool]:
         """Associate the keyframe's detections and carry the plan out; returns (born ids, changed)."""
         det_emb = self.appearance.box_embeddings(found.xyxy) if self.appearance is not None and len(found) else None
@@ -380,20 +394,15 @@ def _concat(a: sv.Detections, b: sv.Detections) -> sv.Detections:
         b.metadata.update(a.metadata)
         return b
     keys = [k for k in a.data if k in b.data]
-    merged = sv.Detections(
-        xyxy=np.concatenate([a.xyxy, b.xyxy]), mask=np.concatenate([a.mask, b.mask]),
+    merged = sv.Detections(  # masks unpacked or packed (data), as the tracker gives them
+        xyxy=np.concatenate([a.xyxy, b.xyxy]),
+        mask=np.concatenate([a.mask, b.mask]) if a.mask is not None and b.mask is not None else None,
         confidence=np.concatenate([a.confidence, b.confidence]), class_id=np.concatenate([a.class_id, b.class_id]),
         tracker_id=np.concatenate([a.tracker_id, b.tracker_id]),
         data={k: np.concatenate([a.data[k], b.data[k]]) for k in keys},
     )
     merged.metadata.update(a.metadata)
     return merged
-
-
-def _masks_by_id(detections: sv.Detections) -> dict[int, np.ndarray]:
-    if not len(detections):
-        return {}
-    return {int(i): m for i, m in zip(detections.tracker_id, detections.mask)}
 
 
 def _confidence(detections: sv.Detections) -> np.ndarray:

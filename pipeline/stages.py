@@ -129,8 +129,8 @@ class Prefetcher:
 class Writer:
     """Hands finished frames to `sinks` in a thread, in order, at most `depth` frames behind.
 
-    ``prepare(detections)`` runs once a frame before the sinks (e.g. RLE-encode the masks once
-    for every sink). A sink's exception stops the writer: the frames after it are not written,
+    ``prepare(frame, detections)`` runs once a frame before the sinks, in the writer thread (the
+    pipeline unpacks bit-packed masks there). A sink's exception stops the writer: the frames after it are not written,
     and the exception is raised in the loop's thread by the next :meth:`put` or by :meth:`close`.
     Every sink sees every frame the writer took, so all outputs cover the same frames.
 
@@ -139,7 +139,7 @@ class Writer:
     """
 
     def __init__(self, sinks: Sequence, depth: int = 8,
-                 prepare: Callable[[Any], None] | None = None) -> None:
+                 prepare: Callable[[Any, Any], Any] | None = None) -> None:
         self.sinks = list(sinks)
         self.prepare = prepare
         self.written = 0
@@ -160,7 +160,7 @@ class Writer:
             start = time.perf_counter()
             try:
                 if self.prepare is not None:
-                    self.prepare(detections)
+                    self.prepare(frame, detections)
                 for sink in self.sinks:
                     sink.write(index, frame, detections)
             except BaseException as exc:  # noqa: BLE001 - raised again in the loop's thread

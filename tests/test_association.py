@@ -10,9 +10,8 @@ from promptrack.trackers.association import (
     Associator,
     Plan,
     box_iou,
-    mask_box_iou,
-    mask_to_box,
 )
+from promptrack.trackers.mask_frame import mask_box_iou, mask_to_box
 from promptrack.trackers.tracks import TrackState
 
 H, W = 120, 160

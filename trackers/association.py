@@ -1,8 +1,9 @@
 """Associate keyframe detections with tracks: matches, births, re-prompts, losses, revivals, merges.
 
-Pure logic on arrays (no model): the mask tracker's boolean masks per track id, the detector's
-boxes, scores and labels (and, optionally, appearance vectors) in, a :class:`Plan` out. The
-pipeline carries the plan out on the mask tracker (add / reprompt / remove).
+Pure logic on arrays (no model): what the mask tracker's masks measure on a frame (a
+:class:`~.mask_frame.MaskFrame`: areas, boxes, overlaps, or simply boolean masks per track id), the
+detector's boxes, scores and labels (and, optionally, appearance vectors) in, a :class:`Plan` out.
+The pipeline carries the plan out on the mask tracker (add / reprompt / remove).
 
 Rules:
 - Matching is one-to-one (Hungarian) on a similarity mixing the mask-vs-box IoU and how much of
@@ -53,6 +54,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .mask_frame import MaskFrame, as_mask_frame, box_bounds, box_iou_from_counts, bounds_area
 from .tracks import Track, TrackState
 
 
@@ -153,31 +155,6 @@ class Plan:
         return bool(self.births or self.reprompts or self.revivals or self.removals)
 
 
-def mask_box_iou(masks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IoU and coverage between boolean masks (N,H,W) and boxes (M,4) as filled rectangles.
-
-    Returns ``(iou, inside)``, both (N,M): ``inside[i, j]`` is the number of mask-i pixels in
-    box j. Uses a summed-area table per mask, so each pair costs O(1).
-    """
-    n, m = len(masks), len(boxes)
-    iou = np.zeros((n, m))
-    inside = np.zeros((n, m))
-    if n == 0 or m == 0:
-        return iou, inside
-    h, w = masks.shape[1:]
-    b = np.round(np.asarray(boxes, dtype=float)).astype(int)
-    x1, x2 = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
-    y1, y2 = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
-    box_area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
-    for i, mask in enumerate(masks):
-        sat = np.zeros((h + 1, w + 1), dtype=np.int64)
-        sat[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
-        inside[i] = sat[y2, x2] - sat[y1, x2] - sat[y2, x1] + sat[y1, x1]
-        union = np.count_nonzero(mask) + box_area - inside[i]
-        iou[i] = np.where(union > 0, inside[i] / np.maximum(union, 1), 0.0)
-    return iou, inside
-
-
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of boxes (N,4) and (M,4) in xyxy."""
     a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
@@ -188,14 +165,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
-def mask_to_box(mask: np.ndarray) -> np.ndarray:
-    """Tight xyxy box of a boolean mask (exclusive max), zeros when empty."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if not len(rows):
-        return np.zeros(4)
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=float)
 
 
 def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
@@ -269,17 +238,18 @@ class Associator:
     def observe(
         self,
         frame: int,
-        masks: Mapping[int, np.ndarray],
+        masks: MaskFrame | Mapping[int, np.ndarray],
         track_embeddings: Mapping[int, np.ndarray] | None = None,
     ) -> list[int]:
         """Update states from the mask tracker's output on any frame.
 
-        ``masks`` maps every id the mask tracker holds to its boolean mask on this frame.
-        Returns the ids the mask tracker must remove now: tracks that ended (lost for
-        ``lost_ttl`` frames, or tentative and vanished) and duplicates merged into an older
-        track (see :attr:`merges`).
+        ``masks`` covers every id the mask tracker holds on this frame: a :class:`MaskFrame`, or
+        boolean masks by id. Returns the ids the mask tracker must remove now: tracks that ended
+        (lost for ``lost_ttl`` frames, or tentative and vanished) and duplicates merged into an
+        older track (see :attr:`merges`).
         """
         p = self.params
+        masks = as_mask_frame(masks)
         removed: list[int] = []
         self.newly_lost = []
         # Only the last `keep_ended` ended tracks are remembered (for reports of their labels):
@@ -287,21 +257,21 @@ class Associator:
         ended = [i for i, t in self.tracks.items() if not t.is_live]  # oldest ids first
         for i in ended[: max(len(ended) - p.keep_ended, 0)]:
             del self.tracks[i]
-        if masks:
-            self._shape = next(iter(masks.values())).shape[:2]
+        held = set(masks.ids)
+        if held:
+            self._shape = masks.shape
         visible: dict[int, tuple[np.ndarray, float]] = {}  # id -> (box, area)
         for track in self.live_tracks():
             if not track.held:
                 if frame - (track.lost_since if track.lost_since is not None else frame) >= p.lost_ttl:
                     track.state = TrackState.ENDED  # already out of the mask tracker
                 continue
-            mask = masks.get(track.track_id)
-            area = float(np.count_nonzero(mask)) if mask is not None else 0.0
+            area = float(masks.area(track.track_id)) if track.track_id in held else 0.0
             if area >= p.min_mask_area:
                 if track.state is TrackState.LOST:  # SAM 2 found it again by itself
                     track.state = self._shown_state(track)
                     track.lost_since = None
-                box = mask_to_box(mask)
+                box = masks.box(track.track_id)
                 visible[track.track_id] = (box, area)
                 track.see(frame, box, area)
             else:
@@ -319,7 +289,7 @@ class Associator:
     def _merge_duplicates(
         self,
         frame: int,
-        masks: Mapping[int, np.ndarray],
+        masks: MaskFrame,
         visible: dict[int, tuple[np.ndarray, float]],
         track_embeddings: Mapping[int, np.ndarray] | None,
     ) -> list[int]:
@@ -333,8 +303,9 @@ class Associator:
                 for b in range(a + 1, len(ids)):
                     if near[a, b] <= 0:  # boxes apart: masks cannot overlap (cheap prefilter)
                         continue
-                    iou = self._mask_iou(masks[ids[a]], masks[ids[b]], boxes[a], boxes[b])
-                    if iou >= p.merge_iou:
+                    inter = float(masks.overlap(ids[a], ids[b]))
+                    union = visible[ids[a]][1] + visible[ids[b]][1] - inter
+                    if union > 0 and inter / union >= p.merge_iou:
                         pair = (ids[a], ids[b])
                         streaks[pair] = self._overlap.get(pair, 0) + 1
         self._overlap = streaks
@@ -357,19 +328,11 @@ class Associator:
             removed.append(drop)
         return removed
 
-    @staticmethod
-    def _mask_iou(a: np.ndarray, b: np.ndarray, box_a: np.ndarray, box_b: np.ndarray) -> float:
-        x1, y1 = int(max(box_a[0], box_b[0])), int(max(box_a[1], box_b[1]))
-        x2, y2 = int(min(box_a[2], box_b[2])), int(min(box_a[3], box_b[3]))
-        inter = float(np.count_nonzero(a[y1:y2, x1:x2] & b[y1:y2, x1:x2])) if x2 > x1 and y2 > y1 else 0.0
-        union = float(np.count_nonzero(a) + np.count_nonzero(b)) - inter
-        return inter / union if union > 0 else 0.0
-
     # -- keyframes ---------------------------------------------------------------------------
     def update(
         self,
         frame: int,
-        masks: Mapping[int, np.ndarray],
+        masks: MaskFrame | Mapping[int, np.ndarray],
         boxes: np.ndarray,
         scores: np.ndarray,
         labels: Sequence[str],
@@ -378,21 +341,25 @@ class Associator:
     ) -> Plan:
         """Match a keyframe's detections to the tracks whose masks are given; plan the rest."""
         p = self.params
+        masks = as_mask_frame(masks)
         plan = Plan()
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         scores = np.asarray(scores, dtype=float).reshape(-1)
         labels = list(labels)
+        held = set(masks.ids)
         shown = [
             t.track_id
             for t in self.live_tracks()
-            if t.has_mask and t.track_id in masks and np.count_nonzero(masks[t.track_id]) >= p.min_mask_area
+            if t.has_mask and t.track_id in held and masks.area(t.track_id) >= p.min_mask_area
         ]
-        stack = np.stack([masks[i] for i in shown]) if shown else np.zeros((0, 1, 1), bool)
-        iou, inside = mask_box_iou(stack, boxes)
+        # pixels of each shown mask inside each box, and of each box under any shown mask
+        measured = bool(shown) and len(boxes) > 0
+        inside, covered = masks.box_cover(boxes, shown) if measured else (None, np.zeros(len(boxes)))
 
         # 1. Matches: one-to-one on IoU mixed with coverage, scaled by appearance when known.
-        if iou.size:
-            area = stack.reshape(len(shown), -1).sum(1)[:, None]
+        if inside is not None:
+            area = np.array([masks.area(i) for i in shown], dtype=float)[:, None]
+            iou = box_iou_from_counts(inside, area, bounds_area(box_bounds(boxes, masks.shape)))
             cover = inside / np.maximum(area, 1)
             sim = (1 - p.cover_weight) * iou + p.cover_weight * cover
             ok = (iou >= p.match_iou) | ((cover >= p.match_cover) & (iou >= p.match_iou / 2))
@@ -444,11 +411,6 @@ class Associator:
                 plan.removals.append(tid)
 
         # Share of each box already covered by live masks: such a box is a part of a known object.
-        if shown:
-            _, covered = mask_box_iou(stack.any(0)[None], boxes)
-            covered = covered[0]
-        else:
-            covered = np.zeros(len(boxes))
         box_area = np.maximum((boxes[:, 2:] - boxes[:, :2]).clip(0).prod(-1), 1.0)
         free = [
             c for c in range(len(boxes))

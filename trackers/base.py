@@ -3,7 +3,10 @@
 A mask tracker carries object masks from frame to frame. It knows nothing of labels or of the
 detector: it only holds integer ids, and returns ``supervision.Detections`` with ``mask``,
 ``xyxy``, ``tracker_id`` and ``data["area"]`` (mask pixel counts) for every object it holds on
-the current frame.
+the current frame. A tracker may leave ``mask`` None and hand the masks over bit-packed instead,
+one row of bytes per object in ``data["packed_mask"]`` (a GPU tracker: unpacking costs the host
+milliseconds a frame); :func:`unpack_masks` fills ``mask`` from them where the pixels are needed
+(the pipeline does it in its writer thread).
 
 Optional abilities are small protocols, checked once when the pipeline is built (never probed in
 the frame loop):
@@ -12,6 +15,8 @@ the frame loop):
 - :class:`AppearanceTracker`: appearance vectors per track and per detection box, for re-identification;
 - :class:`DeviceMaskTracker`: the current frame's masks as a tensor on the tracker's device, so a
   consumer (a GPU painter) can use them without a host round trip;
+- :class:`MaskFrameTracker`: what the associator reads of the current masks (areas, boxes,
+  overlaps, coverage of detection boxes) measured where the masks are (``trackers/mask_frame.py``);
 - :class:`RestartableTracker`: a new tracker in the state of a new one, sharing the weights (a
   batch worker starts every video afresh without loading the model again).
 
@@ -21,6 +26,10 @@ Example:
     >>> dets = detections_from_masks([7, 9], masks)
     >>> dets.tracker_id.tolist(), mask_areas(dets).tolist()
     ([7, 9], [6, 1])
+    >>> packed = np.packbits(masks.reshape(2, -1), axis=1)   # what a GPU tracker downloads
+    >>> lazy = detections_from_masks([7, 9], packed=packed, xyxy=dets.xyxy, areas=mask_areas(dets))
+    >>> lazy.mask is None, bool((unpack_masks(lazy, (4, 6)).mask == masks).all())
+    (True, True)
 """
 
 from __future__ import annotations
@@ -30,10 +39,13 @@ from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 import numpy as np
 import supervision as sv
 
+from .mask_frame import MaskFrame
+
 if TYPE_CHECKING:  # the protocols name torch only in a type; pure-logic users need not import it
     import torch
 
 AREA_KEY = "area"  # Detections.data key of the mask pixel counts, computed once a frame
+PACKED_KEY = "packed_mask"  # Detections.data key of bit-packed masks (N, bytes a row), when `mask` is None
 
 
 @runtime_checkable
@@ -94,6 +106,14 @@ class DeviceMaskTracker(Protocol):
 
 
 @runtime_checkable
+class MaskFrameTracker(Protocol):
+    """A mask tracker that measures its current masks itself, for the associator, without host masks."""
+
+    def mask_frame(self) -> MaskFrame:
+        """Areas, boxes, pairwise overlaps and box coverage of ``current()``'s masks (``trackers/mask_frame.py``)."""
+
+
+@runtime_checkable
 class RestartableTracker(Protocol):
     """A mask tracker that can start over cheaply: same weights, no objects, no frames seen."""
 
@@ -103,30 +123,49 @@ class RestartableTracker(Protocol):
 
 def mask_areas(detections: sv.Detections) -> np.ndarray:
     """Pixel count of each mask: ``data["area"]`` when the tracker set it, else counted (once) and stored."""
+    areas = detections.data.get(AREA_KEY)
+    if areas is not None and len(areas) == len(detections):
+        return np.asarray(areas)
     if not len(detections) or detections.mask is None:
         return np.zeros(len(detections), dtype=np.int64)
-    areas = detections.data.get(AREA_KEY)
-    if areas is None or len(areas) != len(detections):
-        areas = detections.mask.reshape(len(detections), -1).sum(1).astype(np.int64)
-        detections.data[AREA_KEY] = areas
-    return np.asarray(areas)
+    areas = detections.mask.reshape(len(detections), -1).sum(1).astype(np.int64)
+    detections.data[AREA_KEY] = areas
+    return areas
 
 
-def detections_from_masks(ids: Sequence[int], masks: np.ndarray, xyxy: np.ndarray | None = None,
-                          areas: np.ndarray | None = None) -> sv.Detections:
+def detections_from_masks(ids: Sequence[int], masks: np.ndarray | None = None, xyxy: np.ndarray | None = None,
+                          areas: np.ndarray | None = None, packed: np.ndarray | None = None) -> sv.Detections:
     """Detections (mask, xyxy, tracker_id, data["area"]) from boolean masks (N,H,W).
 
-    ``xyxy`` and ``areas`` may come precomputed (a GPU tracker computes them on the device)."""
-    masks = np.asarray(masks, dtype=bool)
+    ``xyxy`` and ``areas`` may come precomputed (a GPU tracker computes them on the device). Given
+    ``packed`` masks instead ((N, B) uint8, each row ``numpy.packbits`` of one mask, padded to whole
+    bytes), ``mask`` stays None and the rows go to ``data["packed_mask"]``; ``xyxy`` and ``areas``
+    are then required."""
     if len(ids) == 0:
         return sv.Detections.empty()
-    if xyxy is None:
-        xyxy = sv.mask_to_xyxy(masks)
-    if areas is None:
-        areas = masks.reshape(len(masks), -1).sum(1)
+    data = {}
+    if packed is not None:
+        if xyxy is None or areas is None:
+            raise ValueError("packed masks need their boxes and areas")
+        data[PACKED_KEY] = np.asarray(packed, dtype=np.uint8)
+    else:
+        masks = np.asarray(masks, dtype=bool)
+        xyxy = sv.mask_to_xyxy(masks) if xyxy is None else xyxy
+        areas = masks.reshape(len(masks), -1).sum(1) if areas is None else areas
+    data[AREA_KEY] = np.asarray(areas, dtype=np.int64)
     return sv.Detections(
         xyxy=np.asarray(xyxy, dtype=np.float32).reshape(-1, 4),
-        mask=masks,
+        mask=None if packed is not None else masks,
         tracker_id=np.asarray(ids, dtype=int),
-        data={AREA_KEY: np.asarray(areas, dtype=np.int64)},
+        data=data,
     )
+
+
+def unpack_masks(detections: sv.Detections, size: tuple[int, int]) -> sv.Detections:
+    """Fill ``mask`` (N, H, W bool) from ``data["packed_mask"]`` for frames of `size` (H, W); in place,
+    returned. Detections that carry their masks already are returned as they are."""
+    packed = detections.data.pop(PACKED_KEY, None)
+    if packed is not None and detections.mask is None:
+        h, w = size
+        detections.mask = np.unpackbits(packed, axis=1, count=h * w).reshape(len(packed), h, w).view(bool)
+    return detections

@@ -2,8 +2,11 @@
 
 The frame's masks take one path: low-res logits (N, 1, 256, 256) -> holes filled and specks
 removed on that grid (:func:`fill_small_holes_lowres`) -> ONE batched bilinear upsampling to video
-size -> threshold -> boxes and areas (:func:`boxes_and_areas`), all on the device -> masks bit-packed
-(:func:`pack_bits`) into the frame's one copy to the host (``sam2_step.frame_payload``).
+size -> threshold -> boxes and areas (:func:`boxes_and_areas`) and the pixels each pair of masks
+shares (:func:`pairwise_overlap`), all on the device -> masks bit-packed (:func:`pack_bits`) into the
+frame's one copy to the host (``sam2_step.frame_payload``). What the associator asks on a keyframe,
+how much of each mask lies inside each detection box, is answered on the device too
+(:func:`unpack_bits`, :func:`box_inside`; ``trackers/device_frame.py``).
 
 Hole filling follows SAM 2's own ``fill_hole_area`` (``sam2.utils.misc.fill_holes_in_mask_scores``):
 the area is counted on the low-res grid (256x256 for every SAM 2 size), background components of at
@@ -99,14 +102,43 @@ def boxes_and_areas(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pack_bits(masks: torch.Tensor) -> torch.Tensor:
-    """Bool masks (any shape) -> uint8 bytes, 8 pixels a byte in ``numpy.unpackbits`` order, on the device."""
-    bits = masks.flatten()
-    pad = (-bits.numel()) % 8
+    """Bool masks (N, ...) -> (N, B) uint8, each row's pixels 8 a byte in ``numpy.unpackbits`` order
+    (a row padded to whole bytes, so rows can be taken apart on the host without unpacking), on the device."""
+    bits = masks.flatten(1)
+    pad = (-bits.shape[1]) % 8
     if pad:
-        bits = torch.cat([bits, bits.new_zeros(pad)])
+        bits = torch.cat([bits, bits.new_zeros((bits.shape[0], pad))], 1)
     # 128, 64, ... 1 made on the device (an upload of the constant would be a copy every frame)
     weights = torch.pow(2, torch.arange(7, -1, -1, device=masks.device, dtype=torch.uint8))
-    return torch.where(bits.view(-1, 8), weights, 0).sum(1, dtype=torch.uint8)
+    return torch.where(bits.view(bits.shape[0], -1, 8), weights, 0).sum(2, dtype=torch.uint8)
+
+
+def unpack_bits(packed: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, B) rows from :func:`pack_bits` -> (N, H, W) bool masks, on the device."""
+    shifts = torch.arange(7, -1, -1, device=packed.device, dtype=torch.uint8)
+    bits = torch.bitwise_right_shift(packed[:, :, None], shifts).bitwise_and_(1).flatten(1)
+    return bits[:, :size[0] * size[1]].view(-1, *size).bool()
+
+
+def pairwise_overlap(masks: torch.Tensor) -> torch.Tensor:
+    """Pixels common to each pair of bool masks (N, H, W): (N, N) float32, exact up to 2^24 pixels a mask.
+
+    One matrix product of 0/1 values, accumulated in float32 (TF32 keeps 0 and 1 exact too)."""
+    flat = masks.flatten(1).to(torch.float32)
+    return flat @ flat.T
+
+
+def box_inside(masks: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    """Pixels of each bool mask (N, H, W) inside each box range (M, 4 int64 ``x1, y1, x2, y2``, max
+    exclusive, inside the frame): (N, M) float32. The box is separable, so it costs two products:
+    the mask's columns inside each box's x-range, then the rows inside its y-range."""
+    _, h, w = masks.shape
+    xs = torch.arange(w, device=masks.device)[:, None]
+    ys = torch.arange(h, device=masks.device)[:, None]
+    cols = ((xs >= bounds[:, 0]) & (xs < bounds[:, 2])).to(torch.float32)  # (W, M)
+    rows = ((ys >= bounds[:, 1]) & (ys < bounds[:, 3])).to(torch.float32)  # (H, M)
+    per_row = masks.to(torch.float32) @ cols  # (N, H, M): each row's pixels inside each x-range
+    return (per_row * rows).sum(1)
 
 
 def _small_components_cv(binary: np.ndarray, max_area: int) -> np.ndarray:

@@ -45,6 +45,8 @@ from torch.utils._pytree import tree_map
 from . import masks as postprocess
 from . import sam2_step
 from .base import detections_from_masks
+from .device_frame import DeviceMasks
+from .mask_frame import HostMasks, MaskFrame
 from .sam2_bank import MemoryBank, bucket
 from .sam2_step import FramePayload, StepModel, Tracked
 from .transfer import download, upload, upload_packed
@@ -93,6 +95,10 @@ class SAM2Engine:
         compile: ``"off"``, ``"on"`` (``torch.compile(fullgraph=True)`` of the step: slower first
             frames, one compile per object bucket) or ``"auto"`` (on CUDA compiled and replayed as a
             CUDA graph; off on the CPU, where compiling costs more than it saves).
+        packed_masks: hand the masks over bit-packed (``Detections.data["packed_mask"]``, ``mask``
+            None; ``trackers.base.unpack_masks`` unpacks them) instead of unpacked on the calling
+            thread. The pipeline packs: its writer thread unpacks, and the associator reads
+            :meth:`mask_frame`, measured on the device.
     """
 
     def __init__(
@@ -104,13 +110,15 @@ class SAM2Engine:
         fill_hole_area: int = 0,
         feature_cache: int = 0,
         compile: str = "off",
+        packed_masks: bool = False,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
         self.max_cond_frames = max(1, int(max_cond_frames))
         self.feature_cache = max(0, int(feature_cache))
         self._options = {"max_cond_frames": max_cond_frames, "fill_hole_area": fill_hole_area,
-                         "feature_cache": feature_cache, "compile": compile}
+                         "feature_cache": feature_cache, "compile": compile, "packed_masks": packed_masks}
+        self.packed_masks = bool(packed_masks)
         self.compile = compile_mode(compile, self.device)
         self.net = StepModel(model, dtype, video_hw=(0, 0), fill_hole_area=fill_hole_area)
         self.image_size = self.net.image_size
@@ -129,6 +137,7 @@ class SAM2Engine:
         self._payload: torch.Tensor | None = None  # the frame's results on the device, not yet downloaded
         self._payload_rows = 0
         self._host: FramePayload | None = None  # the current frame's downloaded results
+        self._host_source: torch.Tensor | None = None  # ... and the device payload they came from
         self._born: dict[int, int] = {}  # id -> the frame it was added on
         self._pending: list[_Prompt] = []
         self._detections: sv.Detections | None = None
@@ -279,7 +288,7 @@ class SAM2Engine:
             out = self._run(self._track, feats, features, pointers, slots_t, not slots.full, qrope, mrope)
             ring, ptr_ring = sam2_step.unpack_slots(self.net, slots_t, *features.shape[:2], pointers.shape[1])[3:]
             reverse.write_tracked(index, out.features, out.pointers, ring, ptr_ring)
-            results[index] = self._detections_of(held, out.payload, features.shape[0])
+            results[index] = self._detections_of(held, self._download(out.payload, features.shape[0]))
         return results
 
     def mask_logits(self) -> torch.Tensor:
@@ -314,16 +323,32 @@ class SAM2Engine:
                     with torch.inference_mode():
                         self._payload = sam2_step.frame_payload(self.net, self._logits[:rows], self._feats[-1])
                     self._payload_rows = rows
-                self._detections = self._detections_of(self.bank.ids, self._payload, self._payload_rows)
+                self._host, self._host_source = self._download(self._payload, self._payload_rows), self._payload
+                self._detections = self._detections_of(self.bank.ids, self._host)
         return self._detections
 
-    def _detections_of(self, ids: list[int], payload: torch.Tensor, rows: int) -> sv.Detections:
-        """One download of a payload of `rows` rows -> Detections of its first len(ids) rows."""
-        host = FramePayload(download(payload), rows=rows, video_hw=self._video_hw, dtype=self.dtype,
+    def mask_frame(self) -> MaskFrame:
+        """What the associator reads of the current masks: areas, boxes and pairwise overlaps from the
+        frame's one download; coverage of detection boxes computed on the device when asked."""
+        dets = self.current()
+        if not len(dets):
+            return HostMasks({})
+        n = len(dets)
+        boxes, areas = self._host.boxes_areas(n)
+        packed = self._host_source[:self._host.rows * self._host.row_bytes].view(self._host.rows, -1)
+        return DeviceMasks(dets.tracker_id, areas, boxes, self._host.overlaps(n), packed, self._video_hw)
+
+    def _download(self, payload: torch.Tensor, rows: int) -> FramePayload:
+        """A payload of `rows` rows on the host: one download."""
+        return FramePayload(download(payload), rows=rows, video_hw=self._video_hw, dtype=self.dtype,
                             channels=self.net.hidden)
-        self._host = host
+
+    def _detections_of(self, ids: list[int], host: FramePayload) -> sv.Detections:
+        """Detections of the first len(ids) rows of a downloaded payload."""
         n = len(ids)
         boxes, areas = host.boxes_areas(n)
+        if self.packed_masks:  # views of the download, a fresh buffer every frame: no copy
+            return detections_from_masks(ids, xyxy=boxes, areas=areas, packed=host.packed(n))
         return detections_from_masks(ids, host.masks(n), boxes, areas)
 
     def _changed(self) -> None:

@@ -50,7 +50,8 @@ class Tracked(NamedTuple):
     features: torch.Tensor  # (B, mem_dim, h', w') the frame's new spatial memory
     pointers: torch.Tensor  # (B, C) the frame's object pointers
     conditioned: torch.Tensor  # (B, C, h', w') memory-conditioned features (a re-prompt on this frame reuses them)
-    payload: torch.Tensor  # uint8: packed masks, boxes, areas, appearance (see FramePayload)
+    payload: torch.Tensor | None  # uint8: packed masks, boxes, areas, overlaps, appearance (FramePayload); None
+    # after a prompt (the engine post-processes the frame once, after all of its prompts)
 
 
 class StepModel:
@@ -332,7 +333,7 @@ def prompt_boxes(step: StepModel, feats: list[torch.Tensor], pix_feat: torch.Ten
     logits, high, pointer, scores = _heads(step, pix_feat, sparse.to(step.dtype), dense, high_res,
                                            multimask=m._use_multimask(True, {"point_labels": labels}))
     features = _encode_memory(step, feats[-1], high, scores, binarize=m.binarize_mask_from_pts_for_mem_enc)
-    return Tracked(logits, scores, features, pointer, pix_feat, frame_payload(step, logits, feats[-1]))
+    return Tracked(logits, scores, features, pointer, pix_feat, None)
 
 
 def prompt_masks(step: StepModel, feats: list[torch.Tensor], masks: torch.Tensor) -> Tracked:
@@ -360,13 +361,14 @@ def prompt_masks(step: StepModel, feats: list[torch.Tensor], masks: torch.Tensor
     if m.pred_obj_scores:
         pointer = torch.where(appearing, pointer, m.no_obj_ptr if m.fixed_no_obj_ptr else pointer + m.no_obj_ptr)
     features = _encode_memory(step, top, high, scores, binarize=False)
-    return Tracked(low, scores, features, pointer, pix_feat, frame_payload(step, low, top))
+    return Tracked(low, scores, features, pointer, pix_feat, None)
 
 
 # ---------------------------------------------------------------------- results for the host
 def frame_payload(step: StepModel, logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     """The frame's results for the host as ONE uint8 buffer (one copy): low-res logits -> holes/specks ->
-    one upsampling to video size -> bit-packed masks, boxes, areas; and each object's appearance (the
+    one upsampling to video size -> bit-packed masks, boxes, areas, the pixels each pair of masks
+    shares (what the associator reads instead of the masks); and each object's appearance (the
     frame's top-level features averaged under its mask, L2-normalised; ``AppearanceTracker``), with
     whether its mask covers any feature cell. Layout: :class:`FramePayload`."""
     low = postprocess.fill_small_holes_lowres(logits, step.fill_hole_area)
@@ -375,9 +377,9 @@ def frame_payload(step: StepModel, logits: torch.Tensor, top: torch.Tensor) -> t
     grid = F.interpolate(logits, size=top.shape[-2:], mode="bilinear", align_corners=False)[:, 0] > 0
     cells = grid.flatten(1).sum(1)
     vectors = F.normalize((top * grid[:, None]).sum((2, 3)) / cells.clamp(min=1)[:, None], dim=1)
-    return torch.cat([postprocess.pack_bits(masks), boxes.view(torch.uint8).flatten(),
-                      areas.view(torch.uint8).flatten(), (cells > 0).view(torch.uint8),
-                      vectors.contiguous().view(torch.uint8).flatten()])
+    return torch.cat([postprocess.pack_bits(masks).flatten(), boxes.view(torch.uint8).flatten(),
+                      areas.view(torch.uint8).flatten(), postprocess.pairwise_overlap(masks).view(torch.uint8).flatten(),
+                      (cells > 0).view(torch.uint8), vectors.contiguous().view(torch.uint8).flatten()])
 
 
 @dataclass
@@ -390,20 +392,36 @@ class FramePayload:
     dtype: torch.dtype  # the working dtype of the appearance vectors
     channels: int
 
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one packed mask (its pixels, 8 a byte, padded to a whole byte)."""
+        h, w = self.video_hw
+        return (h * w + 7) // 8
+
+    def packed(self, n: int) -> np.ndarray:
+        """The first `n` rows' packed masks, (n, row_bytes) uint8 (``numpy.unpackbits`` per row)."""
+        return self.data[:self.rows * self.row_bytes].reshape(self.rows, self.row_bytes)[:n]
+
     def masks(self, n: int) -> np.ndarray:
         """The first `n` rows' masks, (n, H, W) bool."""
         h, w = self.video_hw
-        return np.unpackbits(self.data[:self._packed], count=n * h * w).reshape(n, h, w).view(bool)
+        return np.unpackbits(self.packed(n), axis=1, count=h * w).reshape(n, h, w).view(bool)
 
     def boxes_areas(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        at = self._packed
+        """((n, 4) xyxy float32 boxes, max inclusive as ``supervision.mask_to_xyxy``, (n,) int64 areas)."""
+        at = self._after_masks
         boxes = self.data[at:at + 32 * self.rows].view(np.int64).reshape(self.rows, 4)[:n].astype(np.float32)
         areas = self.data[at + 32 * self.rows:at + 40 * self.rows].view(np.int64)[:n]
         return boxes, areas
 
+    def overlaps(self, n: int) -> np.ndarray:
+        """(n, n) float32: pixels each pair of the first `n` masks shares (the diagonal: their areas)."""
+        at = self._after_masks + 40 * self.rows
+        return self.data[at:at + 4 * self.rows ** 2].view(np.float32).reshape(self.rows, self.rows)[:n, :n]
+
     def appearance(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """((n, C) float32 L2-normalised vectors, (n,) whether each mask covers any feature cell)."""
-        at = self._packed + 40 * self.rows
+        at = self._after_masks + 40 * self.rows + 4 * self.rows ** 2
         seen = self.data[at:at + self.rows].view(bool)[:n]
         raw = self.data[at + self.rows:]
         if self.dtype == torch.bfloat16:  # bf16 is the high half of a float32
@@ -413,6 +431,5 @@ class FramePayload:
         return vectors.reshape(self.rows, self.channels)[:n], seen
 
     @property
-    def _packed(self) -> int:
-        h, w = self.video_hw
-        return (self.rows * h * w + 7) // 8
+    def _after_masks(self) -> int:
+        return self.rows * self.row_bytes
