@@ -175,7 +175,9 @@ def grid_engine(plan: Plan, mode: str, checkpoint: str, budget: float) -> None:
             frames = [make_frame(t, plan.image_size, objects) for t in range(plan.warmup + plan.frames)]
             reset_peak(plan.device)
             row["base_mb"] = memory_mb(plan.device, peak=False)
-            engine = SAM2Engine(model, device=plan.device, dtype=dtype, fill_hole_area=0, compile=mode)
+            # packed masks, as the pipeline takes them (its writer thread unpacks them, off the critical path)
+            engine = SAM2Engine(model, device=plan.device, dtype=dtype, fill_hole_area=0, compile=mode,
+                                packed_masks=True)
             sync(plan.device)
             started = time.perf_counter()
             engine.step(0, frames[0])
@@ -193,7 +195,7 @@ def grid_engine(plan: Plan, mode: str, checkpoint: str, budget: float) -> None:
                     row["cut_by_budget"] = True
                     break
                 a = time.perf_counter()
-                engine.step(t, frames[t])  # returns the frame's masks on the host
+                engine.step(t, frames[t])  # returns the frame's results on the host (masks packed)
                 sync(plan.device)
                 seconds.append(time.perf_counter() - a)
             row.update(timings(seconds), peak_mb=memory_mb(plan.device, peak=True))
@@ -265,7 +267,7 @@ def memory_run(plan: Plan, checkpoint: str, budget: float) -> None:
     dtype = torch.bfloat16 if plan.device.startswith("cuda") else torch.float32
     objects, (early, late) = plan.memory_objects, plan.memory_at
     reset_peak(plan.device)
-    engine = SAM2Engine(model, device=plan.device, dtype=dtype, fill_hole_area=0, compile="off")
+    engine = SAM2Engine(model, device=plan.device, dtype=dtype, fill_hole_area=0, compile="off", packed_masks=True)
     row = {"objects": objects, "compile": "off", "base_mb": memory_mb(plan.device, peak=False)}
     end = time.perf_counter() + budget - 3
     frames = [make_frame(t, plan.image_size, objects) for t in range(20)]  # reused: the engine cannot tell

@@ -265,14 +265,14 @@ class TrackingPipeline:
         with self.times.timed("track"):
             detections = self.tracker.step(index, frame)
         with self.times.timed("associate"):
-            masks = self._mask_frame(detections)
+            masks = self._mask_frame(detections, frame)
             # Optional appearance (SAM 2 features pooled per object / per box); None: position only.
             track_emb = self.appearance.track_embeddings() if self.appearance is not None else None
             ended = self.associator.observe(index, masks, track_emb)  # ended + merged duplicates
             if ended:
                 self.tracker.remove(ended)
                 detections = self.tracker.current()
-                masks = self._mask_frame(detections)
+                masks = self._mask_frame(detections, frame)
             shown = int(np.count_nonzero(mask_areas(detections) >= self.config.association.min_mask_area))
             due = self.cadence(offset, masks=shown, lost=self.associator.lost_on_last_frame)
         keyframe = due or early
@@ -288,13 +288,15 @@ class TrackingPipeline:
                         detections = self.tracker.current()
         return self._finish(detections, keyframe, phrases, seconds), births
 
-    def _mask_frame(self, detections: sv.Detections) -> MaskFrame:
-        """The current masks as the associator reads them: the tracker's own measure, else counted on the host."""
+    def _mask_frame(self, detections: sv.Detections, frame: np.ndarray) -> MaskFrame:
+        """The current masks as the associator reads them: the tracker's own measure, else counted on the host
+        (packed masks of a tracker that does not measure them are unpacked here)."""
         if self.measurer is not None:
             return self.measurer.mask_frame()
         if not len(detections):
             return HostMasks({})
-        return HostMasks({int(i): m for i, m in zip(detections.tracker_id, detections.mask)})
+        masks = detections.mask if detections.mask is not None else unpack_masks(detections, frame.shape[:2]).mask
+        return HostMasks({int(i): m for i, m in zip(detections.tracker_id, masks)})
 
     def _start_detect(self, frame: np.ndarray, phrases: VisualPrompt) -> Future:
         if self._detect_pool is None:

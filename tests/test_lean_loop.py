@@ -128,3 +128,29 @@ def test_the_tracking_thread_does_no_per_mask_numpy_work(synthetic_video, fake_h
     per_mask = {site: n for site, n in calls.mask_sized.items() if "trackers/transfer.py" not in site}
     assert per_mask == {}
     assert not any("unpackbits" in site for site in calls.calls)
+
+
+def test_a_keyframes_box_coverage_costs_one_download_and_no_blocking_upload():
+    """What the associator asks of the masks on a keyframe, counted as on a GPU: the boxes go up in one
+    non-blocking upload, the counts come down in one download; nothing the size of a mask crosses."""
+    import torch
+    from gpucount import count
+
+    from promptrack.trackers import transfer
+    from promptrack.trackers.device_frame import DeviceMasks
+    from promptrack.trackers.masks import boxes_and_areas, pack_bits, pairwise_overlap
+
+    masks = torch.zeros(5, 72, 128, dtype=torch.bool)
+    for k in range(5):
+        masks[k, 10 * k:10 * k + 30, 20 * k:20 * k + 40] = True
+    boxes, areas = boxes_and_areas(masks)
+    frame = DeviceMasks([4, 8, 15, 16, 23], areas.numpy(), boxes.numpy(), pairwise_overlap(masks).numpy(),
+                        pack_bits(masks), (72, 128))
+    detections = np.array([[0, 0, 50, 40], [30, 20, 120, 70], [60, 0, 64, 72]], dtype=float)
+    with count(nonblocking_uploads=[transfer.upload]) as counter, counter.section("box cover") as tally:
+        inside, covered = frame.box_cover(detections, [15, 4, 23])
+    assert [s.kind for s in tally.syncs] == [".cpu()"] and tally.uploads == 1
+    assert tally.d2h_bytes == 4 * 4 * 3  # (3 masks + their union) x 3 boxes, float32
+    assert tally.h2d_bytes < 200 and tally.launches < 30
+    np.testing.assert_array_equal(inside[1], [40 * 30, 10 * 10, 0])  # mask 4: rows 0-29, cols 0-39
+    assert covered[2] == 4 * 30  # the strip x 60-63 crosses mask 15 only (rows 20-49, cols 40-79)
