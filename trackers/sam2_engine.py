@@ -298,14 +298,13 @@ class SAM2Engine:
             return postprocess.upsample(self._logits[:len(self.bank)], self._video_hw)
 
     def device_masks(self) -> torch.Tensor:
-        """(N, H, W) bool masks at video size on the engine's device, in ``current().tracker_id`` order."""
-        self._flush()
-        n = len(self.bank) if self.bank is not None else 0
+        """(N, H, W) bool masks at video size on the engine's device, in ``current().tracker_id`` order:
+        the frame's packed masks unpacked there (the same pixels the host gets)."""
+        n = len(self.current())
         if not n:
             return torch.zeros((0, *(self._video_hw or (0, 0))), dtype=torch.bool, device=self.device)
         with torch.inference_mode():
-            low = postprocess.fill_small_holes_lowres(self._logits[:n], self.net.fill_hole_area)
-            return postprocess.upsample(low, self._video_hw) > 0
+            return postprocess.unpack_bits(self._packed_rows()[:n], self._video_hw)
 
     def current(self) -> sv.Detections:
         """Masks of every held object on the current frame: the one host copy of the frame's results."""
@@ -335,8 +334,11 @@ class SAM2Engine:
             return HostMasks({})
         n = len(dets)
         boxes, areas = self._host.boxes_areas(n)
-        packed = self._host_source[:self._host.rows * self._host.row_bytes].view(self._host.rows, -1)
-        return DeviceMasks(dets.tracker_id, areas, boxes, self._host.overlaps(n), packed, self._video_hw)
+        return DeviceMasks(dets.tracker_id, areas, boxes, self._host.overlaps(n), self._packed_rows(), self._video_hw)
+
+    def _packed_rows(self) -> torch.Tensor:
+        """The current frame's packed masks on the device, (rows, bytes a mask), a view of its payload."""
+        return self._host_source[:self._host.rows * self._host.row_bytes].view(self._host.rows, -1)
 
     def _download(self, payload: torch.Tensor, rows: int) -> FramePayload:
         """A payload of `rows` rows on the host: one download."""
