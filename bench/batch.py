@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from random_weights import random_sam2_checkpoint  # bench/ is this script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT.parent / "shared" / "assets"
 
@@ -47,18 +49,6 @@ def hardware() -> dict:
     info.update(torch=torch.__version__, ray=ray.__version__,
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     return info
-
-
-def random_sam2_checkpoint(folder: Path) -> Path:
-    """SAM 2.1 tiny, seeded random weights, saved as a checkpoint file like the real one."""
-    import torch
-    from sam2.build_sam import build_sam2
-
-    torch.manual_seed(0)
-    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu")
-    path = folder / "sam2.1_hiera_tiny.pt"
-    torch.save({"model": model.state_dict()}, path)
-    return path
 
 
 def main() -> None:

@@ -43,8 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-CONFIGS = {"tiny": "configs/sam2.1/sam2.1_hiera_t.yaml", "small": "configs/sam2.1/sam2.1_hiera_s.yaml"}
-CHECKPOINTS = {"tiny": "sam2.1_hiera_tiny.pt", "small": "sam2.1_hiera_small.pt"}  # names tell the size
+
+from random_weights import random_sam2_checkpoint  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,10 +130,11 @@ def reset_peak(device: str) -> None:
 def load_model(plan: Plan, checkpoint: str):
     import torch
 
+    from promptrack.pipeline.models import sam2_spec
     from promptrack.trackers.sam2_engine import load_sam2_model
 
     torch.manual_seed(0)
-    return load_sam2_model(CONFIGS[plan.sam2], checkpoint, plan.device, plan.image_size)
+    return load_sam2_model(sam2_spec(plan.sam2).config, checkpoint, plan.device, plan.image_size)
 
 
 def timings(seconds: list[float]) -> dict:
@@ -327,18 +328,6 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- orchestrator
-def write_checkpoint(plan: Plan, work: Path) -> Path:
-    """Random-weight SAM 2.1 (seeded) saved as a checkpoint whose name tells its size (as the hub's)."""
-    import torch
-    from sam2.build_sam import build_sam2
-
-    torch.manual_seed(0)
-    model = build_sam2(CONFIGS[plan.sam2], None, device="cpu")
-    path = work / CHECKPOINTS[plan.sam2]
-    torch.save({"model": model.state_dict()}, path)
-    return path
-
-
 def find_assets() -> dict:
     """The cars clip and YOLOX: the carried copies (.gpu/, bench/gpu_prepare.sh) or the shared assets."""
     shared = ROOT.parent / "shared" / "assets"
@@ -483,7 +472,7 @@ class Runner:
         assets = find_assets()
         try:
             began = time.time()
-            checkpoint = str(write_checkpoint(plan, work))
+            checkpoint = str(random_sam2_checkpoint(work, plan.sam2))  # its name tells its size
             self.report["steps"]["weights"] = {"status": "ok", "seconds": round(time.time() - began, 1)}
         except Exception as exc:  # noqa: BLE001 - every step needs it: report and stop
             self.report["steps"]["weights"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

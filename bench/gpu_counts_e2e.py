@@ -52,6 +52,7 @@ sys.path.insert(0, str(BENCH))
 
 from e2e import ASSETS, TimedSource  # noqa: E402
 from gpucount import Tally  # noqa: E402
+from random_weights import random_sam2_checkpoint  # noqa: E402
 
 ENGINE_CALLS = ("step", "add", "reprompt", "remove", "backfill")
 _NUMPY_DIR = str(Path(np.__file__).resolve().parent)
@@ -198,18 +199,6 @@ class FrameCounts:
         self._end_frame()
 
 
-def _random_small_checkpoint(folder: Path) -> Path:
-    """Random-weight SAM 2.1 small in the checkpoint layout promptrack loads (``tracker.sam2=<path>``)."""
-    import torch
-    from sam2.build_sam import build_sam2
-
-    torch.manual_seed(0)
-    model = build_sam2("configs/sam2.1/sam2.1_hiera_s.yaml", None, device="cpu")
-    path = folder / "sam2.1_hiera_small.pt"
-    torch.save({"model": model.state_dict()}, path)
-    return path
-
-
 def run(args) -> dict:
     from gpu_counts import counting_as_on_cuda
     from promptrack.pipeline.api import _model_names
@@ -221,7 +210,7 @@ def run(args) -> dict:
 
     phrases = [s.strip() for s in args.prompt.split(".") if s.strip()]
     with tempfile.TemporaryDirectory(prefix="promptrack-gpucounts-e2e-") as tmp:
-        checkpoint = _random_small_checkpoint(Path(tmp))
+        checkpoint = random_sam2_checkpoint(Path(tmp), "small")
         config = load_config("default", [
             f"tracker.sam2={checkpoint}", f"tracker.image_size={args.image_size}", "tracker.dtype=bfloat16",
             "device=cpu", "detector.name=yolox", f"detector.model={args.yolox}", f"detect_every={args.detect_every}",
