@@ -11,7 +11,7 @@ from promptrack.trackers.association import (
     Plan,
     box_iou,
 )
-from promptrack.trackers.mask_frame import mask_box_iou, mask_to_box
+from promptrack.trackers.mask_frame import HostMasks, mask_box_iou, mask_to_box
 from promptrack.trackers.tracks import TrackState
 
 H, W = 120, 160
@@ -294,7 +294,9 @@ def test_geometry_helpers():
     m = mask(10, 20, 30, 60)
     np.testing.assert_allclose(mask_to_box(m), [10, 20, 30, 60])
     np.testing.assert_allclose(mask_to_box(np.zeros((4, 4), bool)), [0, 0, 0, 0])
-    iou, inside = mask_box_iou(m[None], np.array([[10, 20, 30, 60], [10, 20, 30, 40]]))
+    boxes = np.array([[10, 20, 30, 60], [10, 20, 30, 40]])
+    inside, _ = HostMasks({1: m}).box_cover(boxes, [1])
+    iou = mask_box_iou(inside, [m.sum()], boxes, m.shape)
     np.testing.assert_allclose(iou[0], [1.0, 0.5])
     np.testing.assert_allclose(inside[0], [800, 400])
     assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10]))[0, 0] == pytest.approx(1 / 3)

@@ -54,7 +54,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .mask_frame import MaskFrame, as_mask_frame, box_bounds, box_iou_from_counts, bounds_area
+from .mask_frame import MaskFrame, as_mask_frame, mask_box_iou
 from .tracks import Track, TrackState
 
 
@@ -359,7 +359,7 @@ class Associator:
         # 1. Matches: one-to-one on IoU mixed with coverage, scaled by appearance when known.
         if inside is not None:
             area = np.array([masks.area(i) for i in shown], dtype=float)[:, None]
-            iou = box_iou_from_counts(inside, area, bounds_area(box_bounds(boxes, masks.shape)))
+            iou = mask_box_iou(inside, area, boxes, masks.shape)
             cover = inside / np.maximum(area, 1)
             sim = (1 - p.cover_weight) * iou + p.cover_weight * cover
             ok = (iou >= p.match_iou) | ((cover >= p.match_cover) & (iou >= p.match_iou / 2))

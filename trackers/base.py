@@ -166,6 +166,11 @@ def unpack_masks(detections: sv.Detections, size: tuple[int, int]) -> sv.Detecti
     returned. Detections that carry their masks already are returned as they are."""
     packed = detections.data.pop(PACKED_KEY, None)
     if packed is not None and detections.mask is None:
-        h, w = size
-        detections.mask = np.unpackbits(packed, axis=1, count=h * w).reshape(len(packed), h, w).view(bool)
+        detections.mask = unpack_rows(packed, size)
     return detections
+
+
+def unpack_rows(packed: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, B) uint8 rows, each a mask's pixels ``numpy.packbits``-ed (padded to whole bytes) -> (N, H, W) bool."""
+    h, w = size
+    return np.unpackbits(packed, axis=1, count=h * w).reshape(len(packed), h, w).view(bool)

@@ -65,28 +65,13 @@ def box_bounds(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return b
 
 
-def bounds_area(bounds: np.ndarray) -> np.ndarray:
-    """Pixels of each box range from :func:`box_bounds` (0 for an empty one)."""
-    return np.maximum(bounds[:, 2] - bounds[:, 0], 0) * np.maximum(bounds[:, 3] - bounds[:, 1], 0)
-
-
-def mask_box_iou(masks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IoU and coverage between boolean masks (N,H,W) and boxes (M,4) as filled rectangles.
-
-    Returns ``(iou, inside)``, both (N,M): ``inside[i, j]`` is the number of mask-i pixels in
-    box j. Uses a summed-area table per mask, so each pair costs O(1).
-    """
-    n, m = len(masks), len(boxes)
-    if not n or not m:
-        return np.zeros((n, m)), np.zeros((n, m))
-    bounds = box_bounds(boxes, masks.shape[1:])
-    inside = _inside(masks, bounds)
-    return box_iou_from_counts(inside, masks.reshape(n, -1).sum(1), bounds_area(bounds)), inside
-
-
-def box_iou_from_counts(inside: np.ndarray, mask_areas: np.ndarray, box_areas: np.ndarray) -> np.ndarray:
-    """Mask-vs-box IoU (N, M) from the pixels of each mask inside each box, the masks' and the boxes' areas."""
-    union = np.asarray(mask_areas, float).reshape(-1, 1) + np.asarray(box_areas, float).reshape(1, -1) - inside
+def mask_box_iou(inside: np.ndarray, mask_areas: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]
+                 ) -> np.ndarray:
+    """Mask-vs-box IoU (N, M), boxes as filled rectangles, from the pixels of each mask inside each box
+    (``MaskFrame.box_cover``), the masks' areas (N,) and the boxes (M, 4 xyxy) on a frame of `shape`."""
+    bounds = box_bounds(boxes, shape)
+    box_areas = np.maximum(bounds[:, 2] - bounds[:, 0], 0) * np.maximum(bounds[:, 3] - bounds[:, 1], 0)
+    union = np.asarray(mask_areas, float).reshape(-1, 1) + box_areas.reshape(1, -1) - inside
     return np.where(union > 0, inside / np.maximum(union, 1), 0.0)
 
 

@@ -136,8 +136,7 @@ class SAM2Engine:
         self._scores: torch.Tensor | None = None
         self._payload: torch.Tensor | None = None  # the frame's results on the device, not yet downloaded
         self._payload_rows = 0
-        self._host: FramePayload | None = None  # the current frame's downloaded results
-        self._host_source: torch.Tensor | None = None  # ... and the device payload they came from
+        self._host: FramePayload | None = None  # the current frame's downloaded results (of _payload)
         self._born: dict[int, int] = {}  # id -> the frame it was added on
         self._pending: list[_Prompt] = []
         self._detections: sv.Detections | None = None
@@ -322,7 +321,7 @@ class SAM2Engine:
                     with torch.inference_mode():
                         self._payload = sam2_step.frame_payload(self.net, self._logits[:rows], self._feats[-1])
                     self._payload_rows = rows
-                self._host, self._host_source = self._download(self._payload, self._payload_rows), self._payload
+                self._host = self._download(self._payload, self._payload_rows)
                 self._detections = self._detections_of(self.bank.ids, self._host)
         return self._detections
 
@@ -337,8 +336,9 @@ class SAM2Engine:
         return DeviceMasks(dets.tracker_id, areas, boxes, self._host.overlaps(n), self._packed_rows(), self._video_hw)
 
     def _packed_rows(self) -> torch.Tensor:
-        """The current frame's packed masks on the device, (rows, bytes a mask), a view of its payload."""
-        return self._host_source[:self._host.rows * self._host.row_bytes].view(self._host.rows, -1)
+        """The current frame's packed masks on the device, (rows, bytes a mask), a view of its payload (which
+        ``current()`` downloaded: a change to the frame drops both)."""
+        return self._payload[:self._host.rows * self._host.row_bytes].view(self._host.rows, -1)
 
     def _download(self, payload: torch.Tensor, rows: int) -> FramePayload:
         """A payload of `rows` rows on the host: one download."""

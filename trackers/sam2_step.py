@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from . import masks as postprocess
+from .base import unpack_rows
 from .sam2_memory import Rotary, memory_attention, rotary_grid, rotary_table
 
 # SAM 2 normalises images with the ImageNet statistics.
@@ -404,8 +405,7 @@ class FramePayload:
 
     def masks(self, n: int) -> np.ndarray:
         """The first `n` rows' masks, (n, H, W) bool."""
-        h, w = self.video_hw
-        return np.unpackbits(self.packed(n), axis=1, count=h * w).reshape(n, h, w).view(bool)
+        return unpack_rows(self.packed(n), self.video_hw)
 
     def boxes_areas(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """((n, 4) xyxy float32 boxes, max inclusive as ``supervision.mask_to_xyxy``, (n,) int64 areas)."""
